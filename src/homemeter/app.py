@@ -1,0 +1,245 @@
+"""Wiring and lifecycle: build the source, meter and stores, run every consumer, shut down cleanly.
+
+Shutdown order matters for energy: consumers stop first, then the meter publishes its final
+snapshot, then the energy store saves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from homemeter.api.app import ApiContext, build_app
+from homemeter.errors import PortInUse, SourceUnavailable, StoreError
+from homemeter.integrations.modbus.server import ModbusServer
+from homemeter.meter.channel import ChannelConfig
+from homemeter.meter.clock import MeterClock
+from homemeter.meter.sampler import Meter
+from homemeter.meter.source import SampleSource
+from homemeter.meter.sources.simulator import HouseholdSimulator, default_channel_configs
+from homemeter.store.config import AppConfig, ConfigStore
+from homemeter.store.credentials import CredentialStore, generate_password
+from homemeter.store.energy_store import EnergyStore
+from homemeter.store.identity import device_id
+
+log = logging.getLogger(__name__)
+
+PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-time options (command line or HOMEMETER_* environment variables)."""
+
+    data_dir: Path
+    bind: str = "0.0.0.0"
+    http_port: int = 80
+    modbus_port: int | None = None  # None: the configuration's (default 502)
+    mdns: bool = True
+    source: str = "simulator"
+    seed: int = 0
+    speed: float = 1.0
+    channels: int = 17
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory and prove it is writable, with an error that says what to do."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise StoreError(
+            f"data directory {path} is not usable ({err.strerror}); "
+            "choose another with --data-dir or fix its permissions"
+        ) from err
+
+
+def bind_socket(host: str, port: int, what: str, flag: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        hint = "run as root or grant CAP_NET_BIND_SERVICE" if port < 1024 else "free the port"
+        raise PortInUse(
+            f"cannot listen for {what} on {host}:{port} ({err.strerror}); "
+            f"{hint}, or choose another port with {flag}"
+        ) from err
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def make_source(settings: Settings) -> SampleSource:
+    if settings.source == "simulator":
+        return HouseholdSimulator(seed=settings.seed, channel_count=settings.channels)
+    raise SourceUnavailable(
+        f"source {settings.source!r} is not available in this release: the ADE7953 driver is still "
+        "to come; run with --source simulator"
+    )
+
+
+def fit_channels(config: AppConfig, count: int) -> tuple[ChannelConfig, ...]:
+    """The stored table resized to `count` channels (new ones get factory defaults)."""
+    have = config.channels[:count]
+    return have + tuple(default_channel_configs(count)[len(have) :])
+
+
+def ensure_credentials(store: CredentialStore) -> None:
+    """Set the admin password on first start: from the environment, else generated and shown once."""
+    if store.load() is not None:
+        return
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        store.set_password(password)
+        log.info("admin password set from %s", PASSWORD_ENV)
+        return
+    password = generate_password()
+    store.set_password(password)
+    # Shown once on the terminal, never logged: only its digest hashes are stored.
+    print(f"homemeter: first start, user 'admin', generated password: {password}", flush=True)
+    print("homemeter: it is not stored in clear; change it with 'homemeter passwd'", flush=True)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class EnergyPersister:
+    """Saves the latest snapshot's energy totals every `interval` seconds and once at the end."""
+
+    def __init__(self, store: EnergyStore, meter: Meter, interval: float) -> None:
+        self._store = store
+        self._meter = meter
+        self.interval = interval
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.save()
+
+    async def save(self) -> None:
+        totals = {c.index: c.energy for c in self._meter.latest.channels}
+        try:
+            await asyncio.to_thread(self._store.save, totals)
+        except StoreError as err:
+            # Totals stay in memory and the next save retries: a full disk loses nothing yet.
+            log.error("energy save failed, will retry error=%s", err)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the service until SIGINT/SIGTERM (or `stop` is set)."""
+    stop = stop or asyncio.Event()
+    prepare_data_dir(settings.data_dir)
+    config_store = ConfigStore(settings.data_dir)
+    config = config_store.load(lambda: default_channel_configs(settings.channels))
+    channels = fit_channels(config, settings.channels)
+    if channels != config.channels:
+        config = config.model_copy(update={"channels": channels})
+        config_store.save(config)
+    credentials = CredentialStore(settings.data_dir / "auth.json")
+    ensure_credentials(credentials)
+    source = make_source(settings)
+    http_sock = bind_socket(settings.bind, settings.http_port, "HTTP", "--http-port")
+    modbus_config = config.modbus.model_copy(
+        update={"bind": settings.bind}
+        | ({"port": settings.modbus_port} if settings.modbus_port is not None else {})
+    )
+    energy_store = EnergyStore(settings.data_dir)
+    totals = energy_store.open()
+    meter = Meter(
+        source,
+        channels,
+        totals,
+        clock=MeterClock(settings.speed),
+        sample_time_ms=config.sampleTime,
+    )
+
+    admin = credentials.load()
+    if admin is None:
+        raise StoreError(f"credentials file {credentials.path} vanished during start")
+    ctx = ApiContext(
+        meter=meter,
+        credentials=lambda: admin,
+        device_id=device_id(settings.data_dir),
+        started_monotonic=time.monotonic(),
+    )
+    http = _EmbeddedUvicorn(
+        uvicorn.Config(
+            build_app(ctx),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            http="httptools",
+            server_header=False,
+        )
+    )
+    persister = EnergyPersister(energy_store, meter, config.energySaveInterval)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if modbus_config.enabled:
+                modbus = await stack.enter_async_context(
+                    ModbusServer(modbus_config, lambda: meter.latest)
+                )
+                log.info("modbus listening address=%s:%d", modbus_config.bind, modbus.port)
+            tasks = [
+                asyncio.create_task(meter.run(), name="meter"),
+                asyncio.create_task(persister.run(), name="energy-persister"),
+                asyncio.create_task(http.serve(sockets=[http_sock]), name="http"),
+            ]
+            stack.push_async_callback(_cancel, tasks)
+            shown = "localhost" if settings.bind in ("0.0.0.0", "::") else settings.bind
+            print(f"homemeter: serving http://{shown}:{settings.http_port}/", flush=True)
+            stopper = asyncio.create_task(stop.wait(), name="stop")
+            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            for task in done:
+                if task is not stopper and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            http.should_exit = True
+    finally:
+        meter.publish()
+        await persister.save()
+        energy_store.close()
+        log.info("stopped; energy totals saved")
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run(settings: Settings) -> None:
+    """Blocking entry point used by the CLI; uses uvloop where available."""
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - non-Linux development machines
+        factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(settings))
+    sys.stdout.flush()

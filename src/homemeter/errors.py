@@ -1,0 +1,28 @@
+"""The exception tree: one base, one subclass per failure a user can act on.
+
+Each edge maps these once: the CLI to exit codes, the API to status codes, Modbus to exception codes.
+"""
+
+
+class HomemeterError(Exception):
+    """Base of every error homemeter raises on purpose."""
+
+
+class ConfigError(HomemeterError):
+    """The configuration file or a configuration change is invalid."""
+
+
+class StoreError(HomemeterError):
+    """Persistent state (energy database, data directory) cannot be read or written."""
+
+
+class StoreCorrupted(StoreError):
+    """A state file is damaged and no good copy was found to recover from."""
+
+
+class SourceUnavailable(HomemeterError):
+    """The measurement source (simulator or ADE7953) cannot deliver readings."""
+
+
+class PortInUse(HomemeterError):
+    """A listening port cannot be bound."""

@@ -1,0 +1,1 @@
+"""The meter layer: channel model, sources, sampling and energy accounting."""

@@ -1,0 +1,84 @@
+"""What the device does to one raw measurement before it counts (reference meter.md 2.3).
+
+A pure function so the rules can be tested (with hypothesis) without a sampler or a source.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from homemeter.meter.channel import ChannelConfig
+from homemeter.meter.roles import Phase
+from homemeter.meter.source import Measurement
+
+# Range validation of the device: outside these a reading is discarded or zeroed.
+VOLTAGE_RANGE = (50.0, 300.0)
+CURRENT_LIMIT = 300.0  # A
+POWER_LIMIT = 100_000.0  # W, VAr, VA
+LOW_PF = 0.10  # |PF| below this: treated as no load, the whole reading zeroed
+# The ADE7953 no-load threshold is ~1/20000 of full-scale power: about 0.5 W with a 30 A CT.
+NOLOAD_W_PER_AMP_RATING = 0.5 / 30.0
+DISCARD_GATE = 0.001  # x rated current: an invalid reading above it is discarded, below it zeroed
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedReading:
+    """A reading that passed the pipeline; powers signed per the channel's role and reverse flag."""
+
+    voltage: float
+    current: float
+    active_power: float
+    reactive_power: float
+    apparent_power: float
+    power_factor: float
+
+
+def _zeroed(voltage: float) -> ProcessedReading:
+    return ProcessedReading(voltage, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def process(m: Measurement, cfg: ChannelConfig) -> ProcessedReading | None:
+    """Apply sign, no-load, range and role rules; None means "discard this reading"."""
+    multiplier = 2.0 if cfg.phase is Phase.SPLIT else 1.0
+    flip = -1.0 if cfg.reverse else 1.0
+    scale = 1.0 + cfg.ctSpecification.scalingFraction
+    rating = cfg.ctSpecification.currentRating
+    v = m.voltage * multiplier
+    p = m.active_power * flip * multiplier * scale
+    q = m.reactive_power * flip * multiplier * scale
+    s = abs(m.apparent_power * multiplier * scale)
+
+    # Below the chip's no-load threshold the energy registers read 0; a window without active energy
+    # has PF 0, and |PF| < 0.10 zeroes the whole reading: so both cases are "no load".
+    noload = NOLOAD_W_PER_AMP_RATING * rating
+    if abs(p) < noload or s < noload:
+        return _zeroed(v)
+    if abs(q) < noload:
+        q = 0.0
+    # PF carries sign(P) * sign(Q); on both the energy-register and the angle path this is the same.
+    pf = (p / s) * (1.0 if q >= 0.0 else -1.0)
+    if abs(pf) < LOW_PF:
+        return _zeroed(v)
+    if 1.0 < abs(pf) < 1.10:
+        pf = math.copysign(1.0, pf)
+        p = math.copysign(s, p)
+        q = 0.0
+    current = s / v if v > 0.0 else 0.0
+    if not _in_range(m.voltage, current, p, q, s, pf):
+        if current >= DISCARD_GATE * rating:
+            return None
+        return _zeroed(v)
+    if p < 0.0 and cfg.role.clamps_negative:
+        return _zeroed(v)
+    return ProcessedReading(v, current, p, q, s, pf)
+
+
+def _in_range(v: float, i: float, p: float, q: float, s: float, pf: float) -> bool:
+    return (
+        VOLTAGE_RANGE[0] <= v <= VOLTAGE_RANGE[1]
+        and abs(i) <= CURRENT_LIMIT
+        and max(abs(p), abs(q), s) <= POWER_LIMIT
+        and abs(pf) <= 1.0
+        and all(math.isfinite(x) for x in (v, i, p, q, s, pf))
+    )

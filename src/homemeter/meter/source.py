@@ -1,0 +1,39 @@
+"""The seam between the meter and whatever produces measurements (simulator or ADE7953).
+
+A source answers "what did channel k measure over the window that just ended"; everything the device
+does to a raw measurement (sign rules, clamps, no-load zeroing, energy) happens in the meter, so both
+sources go through the same pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One channel over one line-cycle window, as a correctly oriented CT would see it.
+
+    Powers are signed in the channel's nominal direction (consumption for a load, import for the grid,
+    generation for PV, discharge for a battery); `reverse` is applied later by the meter.
+    """
+
+    voltage: float  # V RMS
+    current: float  # A RMS, >= 0
+    active_power: float  # W, signed
+    reactive_power: float  # VAr, signed (+ inductive)
+    apparent_power: float  # VA, >= 0
+
+
+class SampleSource(Protocol):
+    """What the sampler needs from a measurement source."""
+
+    def advance(self, at: float) -> None:
+        """Move the source's own state (battery charge, appliance cycles) to time `at` (epoch s)."""
+
+    def measure(self, channel: int, at: float) -> Measurement:
+        """The window ending at `at` for `channel`; raises SourceUnavailable on a failed read."""
+
+    def grid_frequency(self, at: float) -> float:
+        """Line frequency in Hz at time `at`."""
