@@ -185,9 +185,13 @@ class Meter:
             last_reading_ms=self._read_at_ms[i] if cfg.active else None,
         )
 
+    def _now(self) -> float:
+        """Meter time: the end of the last processed window (the clock may run ahead of it)."""
+        return self._next_window - self._window_s
+
     def publish(self, at: float | None = None) -> MeterSnapshot:
         """Build a new snapshot now and wake every consumer waiting in `snapshots()`."""
-        self.latest = self._build_snapshot(self._clock.now() if at is None else at)
+        self.latest = self._build_snapshot(self._now() if at is None else at)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
         return self.latest
@@ -212,13 +216,12 @@ class Meter:
             if behind > MAX_CATCH_UP_WINDOWS * max(1.0, clock.speed):
                 log.warning("meter stalled, skipping windows=%d", behind)
                 self._next_window += behind * self._window_s
-            last = None
+            due = self._next_window <= now
             while self._next_window <= now:
-                last = self._next_window
-                self.step(last)
+                self.step(self._next_window)
                 self._next_window += self._window_s
-            if last is not None:
-                self.publish(last)
+            if due:
+                self.publish()
             wait = clock.real_seconds(self._next_window - clock.now())
             floor = MIN_REAL_PERIOD if clock.speed > 1 else 0.0
             await asyncio.sleep(max(wait, floor))
@@ -229,7 +232,7 @@ class Meter:
         while self._next_window < end:
             self.step(self._next_window)
             self._next_window += self._window_s
-        self.publish(self._next_window - self._window_s)
+        self.publish()
 
     # ----------------------------------------------------------------- commands
     def apply_channel(self, cfg: ChannelConfig) -> None:
@@ -240,7 +243,7 @@ class Meter:
         if cfg.role is not old.role:
             self._energy[i] = EnergyCounter()
         if cfg.active and not old.active:
-            self._last_read[i] = self._clock.now()
+            self._last_read[i] = self._now()
             self._values[i] = None
             self._read_at_ms[i] = None
         if not cfg.active:

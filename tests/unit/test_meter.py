@@ -1,0 +1,88 @@
+"""Sampling cadence, snapshots and live configuration changes of the meter."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import pytest
+
+from homemeter.meter.roles import AGGREGATE_ROLES, Role
+from homemeter.meter.snapshot import EnergyTotals
+from tests.unit.sources import ConstantSource
+from tests.unit.test_accounting import START, make_meter
+
+
+def test_channel_zero_every_window_mux_channels_every_second_window() -> None:
+    source = ConstantSource(power={0: 100.0, 1: 50.0, 2: 50.0})
+    meter = make_meter(source, n=4, ch1=Role.BATTERY)
+    meter.simulate(80.0)  # 400 windows of 200 ms
+    reads = Counter(ch for ch, _ in source.calls)
+    assert reads[0] == 400
+    assert reads[1] + reads[2] + reads[3] == 200
+    # Battery (like grid) has double weight in the multiplexer schedule.
+    assert reads[1] == 100 and reads[2] == 50 and reads[3] == 50
+
+
+def test_snapshots_are_immutable_and_numbered() -> None:
+    meter = make_meter(ConstantSource(power={0: 100.0}))
+    first = meter.latest
+    meter.simulate(1.0)
+    second = meter.latest
+    assert second.seq == first.seq + 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        second.voltage = 1.0  # type: ignore[misc]
+    assert first.channels[0].active_energy_imported == 0.0
+
+
+def test_no_channel_listed_before_first_reading() -> None:
+    meter = make_meter(ConstantSource(power={0: 100.0}))
+    assert list(meter.latest.with_readings()) == []
+    meter.simulate(1.0)
+    assert [c.index for c in meter.latest.with_readings()] == [0, 1, 2]
+
+
+def test_role_aggregates_sum_active_channels_of_the_role() -> None:
+    source = ConstantSource(power={0: 1000.0, 1: 300.0, 2: 200.0, 3: 150.0})
+    meter = make_meter(source, n=4, ch1=Role.LOAD, ch2=Role.LOAD, ch3=Role.PV)
+    meter.simulate(10.0)
+    snap = meter.latest
+    assert [a.role for a in snap.aggregates] == list(AGGREGATE_ROLES)
+    assert snap.aggregate(Role.LOAD).active_power == pytest.approx(500.0)
+    assert snap.aggregate(Role.PV).active_power == pytest.approx(150.0)
+    assert snap.aggregate(Role.GRID).power_factor == pytest.approx(1.0)
+    assert snap.aggregate(Role.BATTERY).apparent_power == 0.0
+
+
+def test_role_change_resets_that_channels_energy_only() -> None:
+    meter = make_meter(ConstantSource(power={0: 1000.0, 1: 500.0, 2: 500.0}))
+    meter.simulate(360.0)
+    cfg = meter.channels[1].model_copy(update={"role": Role.PV})
+    meter.apply_channel(cfg)
+    snap = meter.latest
+    assert snap.channels[1].active_energy_imported == 0.0
+    assert snap.channels[2].active_energy_imported == pytest.approx(50.0, rel=1e-2)
+
+
+def test_activated_channel_counts_energy_only_from_activation() -> None:
+    meter = make_meter(ConstantSource(power={0: 1000.0, 1: 1000.0}), n=2)
+    meter.apply_channel(meter.channels[1].model_copy(update={"active": False}))
+    meter.simulate(3600.0)
+    assert meter.latest.channels[1].active_energy_imported == 0.0
+    meter.apply_channel(meter.channels[1].model_copy(update={"active": True}))
+    meter.simulate(1800.0)
+    assert meter.latest.channels[1].active_energy_imported == pytest.approx(500.0, rel=2e-3)
+
+
+def test_restored_totals_continue_counting() -> None:
+    source = ConstantSource(power={0: 1000.0})
+    from homemeter.meter.clock import MeterClock
+    from homemeter.meter.sampler import Meter
+    from tests.unit.test_accounting import channels
+
+    meter = Meter(source, channels(1), {0: EnergyTotals(5000.0, 10.0, 1.0, 2.0, 6000.0)},
+                  clock=MeterClock(start=START))
+    meter.simulate(3600.0)
+    ch0 = meter.latest.channels[0]
+    assert ch0.active_energy_imported == pytest.approx(6000.0, rel=1e-4)
+    assert ch0.active_energy_exported == 10.0
