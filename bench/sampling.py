@@ -48,7 +48,9 @@ async def _bare_timer() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0, help="real seconds per CPU measurement")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="real seconds per CPU measurement"
+    )
     args = parser.parse_args()
 
     meter = new_meter()
@@ -69,7 +71,9 @@ def main() -> None:
         f"| one simulated day at full speed | {day:.2f} s ({windows / day:,.0f} windows/s) "
         f"| — | < 5 s |"
     )
-    print(f"| readings in that day | {day_meter.readings:,} ({day_meter.failures} discarded) | — | — |")
+    print(
+        f"| readings in that day | {day_meter.readings:,} ({day_meter.failures} discarded) | — | — |"
+    )
 
 
 if __name__ == "__main__":

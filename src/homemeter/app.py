@@ -14,21 +14,23 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
-from homemeter.api.app import ApiContext, build_app
+from homemeter.api.app import build_app
+from homemeter.api.services import Services
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
 from homemeter.integrations.modbus.server import ModbusServer
+from homemeter.logs import RingHandler
 from homemeter.meter.channel import ChannelConfig
 from homemeter.meter.clock import MeterClock
 from homemeter.meter.sampler import Meter
 from homemeter.meter.source import SampleSource
 from homemeter.meter.sources.simulator import HouseholdSimulator, default_channel_configs
-from homemeter.store.config import AppConfig, ConfigStore
+from homemeter.store.config import AppConfig, ConfigService, ConfigStore
 from homemeter.store.credentials import CredentialStore, generate_password
 from homemeter.store.energy_store import EnergyStore
 from homemeter.store.identity import device_id
@@ -146,9 +148,21 @@ class EnergyPersister:
             log.error("energy save failed, will retry error=%s", err)
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+def apply_to_meter(meter: Meter, old: AppConfig, new: AppConfig) -> None:
+    """Configuration changes reach the meter live, without a restart."""
+    for before, after in zip(old.channels, new.channels, strict=True):
+        if before != after:
+            meter.apply_channel(after)
+    if old.sampleTime != new.sampleTime:
+        meter.set_sample_time(new.sampleTime)
+
+
+async def serve(
+    settings: Settings, logs: RingHandler | None = None, stop: asyncio.Event | None = None
+) -> None:
     """Run the service until SIGINT/SIGTERM (or `stop` is set)."""
     stop = stop or asyncio.Event()
+    logs = logs or RingHandler()
     prepare_data_dir(settings.data_dir)
     config_store = ConfigStore(settings.data_dir)
     config = config_store.load(lambda: default_channel_configs(settings.channels))
@@ -177,15 +191,21 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     admin = credentials.load()
     if admin is None:
         raise StoreError(f"credentials file {credentials.path} vanished during start")
-    ctx = ApiContext(
+    config_service = ConfigService(config_store, config)
+    config_service.subscribe(lambda old, new: apply_to_meter(meter, old, new))
+    persister = EnergyPersister(energy_store, meter, config.energySaveInterval)
+    services = Services(
         meter=meter,
+        config=config_service,
         credentials=lambda: admin,
+        save_energy=persister.save,
         device_id=device_id(settings.data_dir),
         started_monotonic=time.monotonic(),
+        logs=logs,
     )
     http = _EmbeddedUvicorn(
         uvicorn.Config(
-            build_app(ctx),
+            build_app(services),
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -193,7 +213,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             server_header=False,
         )
     )
-    persister = EnergyPersister(energy_store, meter, config.energySaveInterval)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -232,14 +251,13 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, logs: RingHandler | None = None) -> None:
     """Blocking entry point used by the CLI; uses uvloop where available."""
-    try:
+    factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+    with contextlib.suppress(ImportError):  # uvloop is absent only off Linux
         import uvloop
 
         factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - non-Linux development machines
-        factory = asyncio.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(settings))
+        runner.run(serve(settings, logs))
     sys.stdout.flush()

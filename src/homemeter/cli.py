@@ -67,35 +67,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run the service (the default command)")
-    run.add_argument("--bind", default=_env("BIND", "0.0.0.0"), help="listen address (default: %(default)s)")
     run.add_argument(
-        "--http-port", type=int, default=int(_env("HTTP_PORT", "80")),
+        "--bind", default=_env("BIND", "0.0.0.0"), help="listen address (default: %(default)s)"
+    )
+    run.add_argument(
+        "--http-port",
+        type=int,
+        default=int(_env("HTTP_PORT", "80")),
         help="REST API and web UI port (default: %(default)s)",
     )
     run.add_argument(
-        "--modbus-port", type=int, default=_int_or_none(_env("MODBUS_PORT", "")),
+        "--modbus-port",
+        type=int,
+        default=_int_or_none(_env("MODBUS_PORT", "")),
         help="Modbus TCP port (default: the configuration's, 502)",
     )
     run.add_argument(
-        "--no-mdns", action="store_true", default=_env_flag("NO_MDNS"),
+        "--no-mdns",
+        action="store_true",
+        default=_env_flag("NO_MDNS"),
         help="do not advertise the service over mDNS/DNS-SD",
     )
     run.add_argument(
-        "--source", choices=("simulator", "ade7953"), default=_env("SOURCE", "simulator"),
+        "--source",
+        choices=("simulator", "ade7953"),
+        default=_env("SOURCE", "simulator"),
         help="measurement source: the built-in household simulator or an ADE7953 over SPI "
         "(default: %(default)s)",
     )
     run.add_argument(
-        "--seed", type=int, default=int(_env("SEED", "0")),
+        "--seed",
+        type=int,
+        default=int(_env("SEED", "0")),
         help="simulator seed: the same seed gives the same household (default: %(default)s)",
     )
     run.add_argument(
-        "--speed", type=float, default=float(_env("SPEED", "1")),
+        "--speed",
+        type=float,
+        default=float(_env("SPEED", "1")),
         help="simulated seconds per real second, e.g. 60 to watch a day in 24 minutes "
         "(default: %(default)s)",
     )
     run.add_argument(
-        "--channels", type=int, choices=range(1, 18), metavar="N",
+        "--channels",
+        type=int,
+        choices=range(1, 18),
+        metavar="N",
         default=int(_env("CHANNELS", "17")),
         help="number of channels, 1..17: channel 0 plus N-1 multiplexed (default: %(default)s)",
     )
@@ -128,7 +145,7 @@ def _passwd(data_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.log_level, args.log_format)
+    ring = setup_logging(args.log_level, args.log_format)
     try:
         if args.command == "passwd":
             _passwd(args.data_dir)
@@ -148,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 speed=args.speed,
                 channels=args.channels,
-            )
+            ),
+            ring,
         )
     except HomemeterError as err:
         print(f"homemeter: error: {err}", file=sys.stderr)

@@ -60,7 +60,9 @@ def test_channel_zero_cannot_be_deactivated_or_split_phase() -> None:
 
 def test_strict_json_types() -> None:
     good = {"index": 1, "label": "Oven", "groupLabel": "Kitchen"}
-    ChannelConfig.model_validate_json(json.dumps({**good, "ctSpecification": {"currentRating": 50}}))
+    ChannelConfig.model_validate_json(
+        json.dumps({**good, "ctSpecification": {"currentRating": 50}})
+    )
     for bad in ({"active": 1}, {"label": ""}, {"index": 1.5}, {"role": "heater"}, {"index": 17}):
         with pytest.raises(ValidationError):
             ChannelConfig.model_validate_json(json.dumps({**good, **bad}))

@@ -10,7 +10,10 @@ from homemeter.errors import StoreCorrupted
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.energy_store import BACKUP_EVERY, EnergyStore
 
-TOTALS = {0: EnergyTotals(1234.5, 67.8, 9.1, 2.3, 1300.0), 5: EnergyTotals(10.0, 0.0, 1.0, 0.0, 11.0)}
+TOTALS = {
+    0: EnergyTotals(1234.5, 67.8, 9.1, 2.3, 1300.0),
+    5: EnergyTotals(10.0, 0.0, 1.0, 0.0, 11.0),
+}
 
 
 def saved_store(tmp_path: Path, saves: int = BACKUP_EVERY) -> EnergyStore:

@@ -80,8 +80,12 @@ def test_restored_totals_continue_counting() -> None:
     from homemeter.meter.sampler import Meter
     from tests.unit.test_accounting import channels
 
-    meter = Meter(source, channels(1), {0: EnergyTotals(5000.0, 10.0, 1.0, 2.0, 6000.0)},
-                  clock=MeterClock(start=START))
+    meter = Meter(
+        source,
+        channels(1),
+        {0: EnergyTotals(5000.0, 10.0, 1.0, 2.0, 6000.0)},
+        clock=MeterClock(start=START),
+    )
     meter.simulate(3600.0)
     ch0 = meter.latest.channels[0]
     assert ch0.active_energy_imported == pytest.approx(6000.0, rel=1e-4)

@@ -1,78 +1,93 @@
-"""The HTTP application: routes, error handlers and Digest authentication, built in one place."""
+"""The HTTP application: routes from the endpoint table, error handlers and Digest auth, in one place."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
+from homemeter import __version__
 from homemeter.api.digest_auth import DigestAuthMiddleware, FailureLimiter
-from homemeter.api.meter_values import SnapshotBytes, channel_values, meter_values
-from homemeter.meter.sampler import Meter
-from homemeter.store.credentials import Credentials
+from homemeter.api.endpoints import meter, system
+from homemeter.api.openapi import openapi_document
+from homemeter.api.responses import ApiError, JSONBytes, error_response
+from homemeter.api.routing import API, Endpoint, routes
+from homemeter.api.services import Services
 
-API = "/api/v1"
+AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (system.endpoints, meter.endpoints)
 
-
-@dataclass(frozen=True)
-class ApiContext:
-    """What the HTTP layer may use: the meter (read its snapshots) and the credentials."""
-
-    meter: Meter
-    credentials: Callable[[], Credentials]
-    device_id: str
-    started_monotonic: float
-
-
-def iso_now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+SWAGGER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>homemeter API</title>
+<link rel="stylesheet" href="/swagger-ui/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/swagger-ui/static/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""
 
 
-def error(status: int, message: str) -> JSONResponse:
-    """The device's ErrorResponse envelope."""
-    return JSONResponse({"success": False, "error": message}, status_code=status)
+def all_endpoints(svc: Services) -> list[Endpoint]:
+    return [e for area in AREAS for e in area(svc)]
 
 
-def _is_exempt(scope: Scope) -> bool:
-    return scope.get("method") == "GET" and scope.get("path") == f"{API}/health"
+def _public(table: list[Endpoint]) -> Callable[[Scope], bool]:
+    open_paths = {(e.method, e.url) for e in table if e.public}
+
+    def exempt(scope: Scope) -> bool:
+        return (scope.get("method"), scope.get("path")) in open_paths
+
+    return exempt
 
 
-def build_app(ctx: ApiContext) -> ASGIApp:
-    meter = ctx.meter
-    all_values = SnapshotBytes(lambda: meter.latest, meter_values)
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.headers)
 
-    async def health(request: Request) -> Response:
-        uptime_ms = int((time.monotonic() - ctx.started_monotonic) * 1000)
-        return JSONResponse({"status": "ok", "uptime": uptime_ms, "timestamp": iso_now()})
 
-    async def get_meter_values(request: Request) -> Response:
-        raw = request.query_params.get("index")
-        if raw is None:
-            # 200 [] before the first reading: the device's 500 breaks Home Assistant's first refresh.
-            return Response(all_values.get(), media_type="application/json")
-        if not raw.isdigit() or int(raw) >= meter.channel_count:
-            return error(400, "Invalid channel index")
-        return JSONResponse(channel_values(meter.latest.channels[int(raw)]))
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return error_response(405, f"Method Not Allowed. Use {allowed}.", exc.headers)
+    return error_response(exc.status_code, "Not found" if exc.status_code == 404 else exc.detail)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        return error(exc.status_code, "Not found" if exc.status_code == 404 else str(exc.detail))
+
+def build_app(svc: Services) -> ASGIApp:
+    table = all_endpoints(svc)
+    spec = orjson.dumps(openapi_document(table, __version__))
+
+    async def openapi(request: Request) -> Response:
+        return JSONBytes(spec)
+
+    async def swagger_yaml(request: Request) -> Response:
+        # JSON is valid YAML: the device's /swagger.yaml path keeps working without a YAML encoder.
+        return Response(spec, media_type="application/yaml")
+
+    async def swagger(request: Request) -> Response:
+        return HTMLResponse(SWAGGER_PAGE)
 
     app = Starlette(
         routes=[
-            Route(f"{API}/health", health, methods=["GET"]),
-            Route(f"{API}/ade7953/meter-values", get_meter_values, methods=["GET"]),
+            *routes(table),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/swagger.yaml", swagger_yaml, methods=["GET"]),
+            Route("/swagger-ui", swagger, methods=["GET"]),
+            Route("/docs", swagger, methods=["GET"]),
+            Mount("/swagger-ui/static", StaticFiles(directory=swagger_ui_path), name="swagger"),
         ],
-        exception_handlers={HTTPException: not_found},
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     return DigestAuthMiddleware(
-        app, credentials=ctx.credentials, exempt=_is_exempt, limiter=FailureLimiter()
+        app, credentials=svc.credentials, exempt=_public(table), limiter=FailureLimiter()
     )
+
+
+__all__ = ["API", "build_app"]

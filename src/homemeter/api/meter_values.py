@@ -11,7 +11,12 @@ from collections.abc import Callable
 
 import orjson
 
-from homemeter.meter.snapshot import METER_VALUE_FIELDS, ChannelReading, MeterSnapshot, round_half_away
+from homemeter.meter.snapshot import (
+    METER_VALUE_FIELDS,
+    ChannelReading,
+    MeterSnapshot,
+    round_half_away,
+)
 
 _FIELDS = tuple((q.key, q.attr, q.decimals) for q in METER_VALUE_FIELDS)
 
@@ -39,7 +44,9 @@ def meter_values(snapshot: MeterSnapshot) -> list[dict[str, object]]:
 class SnapshotBytes:
     """Caches `render(snapshot)` as JSON bytes for the latest snapshot only."""
 
-    def __init__(self, latest: Callable[[], MeterSnapshot], render: Callable[[MeterSnapshot], object]):
+    def __init__(
+        self, latest: Callable[[], MeterSnapshot], render: Callable[[MeterSnapshot], object]
+    ):
         self._latest = latest
         self._render = render
         self._seq = -1

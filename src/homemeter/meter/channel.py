@@ -26,9 +26,9 @@ class CtSpecification(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    currentRating: StrictFloat = Field(30.0, ge=0.0, le=10_000.0, description="A RMS")  # noqa: N815
-    voltageOutput: StrictFloat = Field(0.333, ge=0.0, le=1.0, description="V RMS at rated current")  # noqa: N815
-    scalingFraction: StrictFloat = Field(  # noqa: N815
+    currentRating: StrictFloat = Field(30.0, ge=0.0, le=10_000.0, description="A RMS")
+    voltageOutput: StrictFloat = Field(0.333, ge=0.0, le=1.0, description="V RMS at rated current")
+    scalingFraction: StrictFloat = Field(
         0.0, ge=-10.0, le=10.0, description="Multiplies current, power and energy by (1 + x)"
     )
 
@@ -43,8 +43,8 @@ class ChannelConfig(BaseModel):
     reverse: StrictBool = False
     label: Label
     phase: Phase = Field(Phase.L1, strict=False)
-    ctSpecification: CtSpecification = CtSpecification()  # noqa: N815
-    groupLabel: Label  # noqa: N815
+    ctSpecification: CtSpecification = CtSpecification()
+    groupLabel: Label
     role: Role = Role.LOAD
 
     @model_validator(mode="after")

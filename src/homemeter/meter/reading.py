@@ -64,21 +64,22 @@ def process(m: Measurement, cfg: ChannelConfig) -> ProcessedReading | None:
         pf = math.copysign(1.0, pf)
         p = math.copysign(s, p)
         q = 0.0
-    current = s / v if v > 0.0 else 0.0
-    if not _in_range(m.voltage, current, p, q, s, pf):
-        if current >= DISCARD_GATE * rating:
+    reading = ProcessedReading(v, s / v if v > 0.0 else 0.0, p, q, s, pf)
+    if not _in_range(m.voltage, reading):
+        if reading.current >= DISCARD_GATE * rating:
             return None
         return _zeroed(v)
     if p < 0.0 and cfg.role.clamps_negative:
         return _zeroed(v)
-    return ProcessedReading(v, current, p, q, s, pf)
+    return reading
 
 
-def _in_range(v: float, i: float, p: float, q: float, s: float, pf: float) -> bool:
+def _in_range(line_voltage: float, r: ProcessedReading) -> bool:
+    """The device's plausibility limits (voltage checked before the split-phase doubling)."""
     return (
-        VOLTAGE_RANGE[0] <= v <= VOLTAGE_RANGE[1]
-        and abs(i) <= CURRENT_LIMIT
-        and max(abs(p), abs(q), s) <= POWER_LIMIT
-        and abs(pf) <= 1.0
-        and all(math.isfinite(x) for x in (v, i, p, q, s, pf))
+        VOLTAGE_RANGE[0] <= line_voltage <= VOLTAGE_RANGE[1]
+        and r.current <= CURRENT_LIMIT
+        and max(abs(r.active_power), abs(r.reactive_power), r.apparent_power) <= POWER_LIMIT
+        and abs(r.power_factor) <= 1.0
+        and math.isfinite(r.current + r.active_power + r.reactive_power + r.apparent_power)
     )

@@ -27,8 +27,8 @@ class AppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = 1
-    sampleTime: int = Field(200, ge=200, le=60_000, strict=True, description="ms per window")  # noqa: N815
-    energySaveInterval: float = Field(  # noqa: N815
+    sampleTime: int = Field(200, ge=200, le=60_000, strict=True, description="ms per window")
+    energySaveInterval: float = Field(
         10.0, ge=1.0, le=3600.0, description="seconds between energy saves to disk"
     )
     channels: tuple[ChannelConfig, ...]
@@ -78,3 +78,37 @@ class ConfigStore:
     def save(self, config: AppConfig) -> None:
         data = json.dumps(config.model_dump(mode="json"), indent=2).encode() + b"\n"
         write_atomic(self.path, data, mode=0o600)
+
+
+Listener = Callable[[AppConfig, AppConfig], None]
+
+
+class ConfigService:
+    """The live configuration: validate a change whole, save it atomically, then tell listeners.
+
+    Nothing is half applied: an invalid change raises before anything is written or notified.
+    """
+
+    def __init__(self, store: ConfigStore, config: AppConfig) -> None:
+        self._store = store
+        self.current = config
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def replace(self, config: AppConfig) -> AppConfig:
+        old = self.current
+        if config == old:
+            return old
+        self._store.save(config)
+        self.current = config
+        for listener in self._listeners:
+            listener(old, config)
+        return config
+
+    def update(self, **changes: object) -> AppConfig:
+        """A new configuration with some top-level fields replaced (validated whole)."""
+        doc = self.current.model_dump()
+        doc.update(changes)
+        return self.replace(AppConfig.model_validate(doc))

@@ -1,0 +1,1 @@
+"""REST endpoints, one module per area; each exposes `endpoints(services) -> list[Endpoint]`."""

@@ -1,0 +1,366 @@
+"""`/ade7953/*`: channels, meter values, energy, sample time (and honest answers for chip-only calls)."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from homemeter.api.meter_values import SnapshotBytes, channel_values, meter_values
+from homemeter.api.responses import (
+    ApiError,
+    JSONBytes,
+    error_response,
+    merge,
+    read_json,
+    require_fields,
+    success,
+    validate,
+)
+from homemeter.api.routing import Endpoint, Query
+from homemeter.api.services import Services
+from homemeter.meter.channel import ChannelConfig
+from homemeter.meter.snapshot import METER_VALUE_FIELDS, EnergyTotals
+from homemeter.store.config import AppConfig
+
+TAG = "ADE7953"
+NonNegative = Annotated[float, Field(strict=True, ge=0.0, allow_inf_nan=False)]
+
+
+class MeterValues(BaseModel):
+    """One channel's values (the body of `meter-values?index=N`)."""
+
+    voltage: float
+    current: float
+    activePower: float
+    apparentPower: float
+    reactivePower: float
+    powerFactor: float
+    activeEnergyImported: float
+    activeEnergyExported: float
+    reactiveEnergyImported: float
+    reactiveEnergyExported: float
+    apparentEnergy: float
+
+
+assert tuple(MeterValues.model_fields) == tuple(q.key for q in METER_VALUE_FIELDS)
+
+
+class ChannelMeterValues(BaseModel):
+    index: int
+    label: str
+    phase: int
+    groupLabel: str
+    role: str
+    data: MeterValues
+
+
+class SampleTime(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sampleTime: int = Field(strict=True, ge=200, le=60_000, description="ms")
+
+
+class GridFrequency(BaseModel):
+    gridFrequency: float
+
+
+class EnergyValues(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    channel: int = Field(strict=True, ge=0)
+    activeEnergyImported: NonNegative
+    activeEnergyExported: NonNegative
+    reactiveEnergyImported: NonNegative
+    reactiveEnergyExported: NonNegative
+    apparentEnergy: NonNegative
+
+
+class WaveformStatus(BaseModel):
+    state: str
+    channel: int
+
+
+INDEX = Query("index", {"type": "integer", "minimum": 0, "maximum": 16}, "channel index")
+
+
+def _index(request: Request, count: int, required: bool = False) -> int | None:
+    raw = request.query_params.get("index")
+    if raw is None:
+        if required:
+            raise ApiError(400, "Missing channel index parameter")
+        return None
+    if not raw.isdigit() or int(raw) >= count:
+        raise ApiError(400, f"Invalid channel index: must be 0..{count - 1}")
+    return int(raw)
+
+
+def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per endpoint
+    meter = svc.meter
+    all_values = SnapshotBytes(lambda: meter.latest, meter_values)
+
+    def count() -> int:
+        return meter.channel_count
+
+    def set_channels(channels: tuple[ChannelConfig, ...]) -> AppConfig:
+        try:
+            return svc.config.update(channels=channels)
+        except ValueError as err:  # pydantic's ValidationError is a ValueError
+            raise ApiError(400, str(err).replace("\n", " ")) from err
+
+    async def get_meter_values(request: Request) -> Response:
+        index = _index(request, count())
+        if index is None:
+            # 200 [] before the first reading: the device's 500 breaks Home Assistant's first refresh.
+            return JSONBytes(all_values.get())
+        return JSONBytes(channel_values(meter.latest.channels[index]))
+
+    async def get_grid_frequency(request: Request) -> Response:
+        return JSONBytes({"gridFrequency": meter.latest.grid_frequency})
+
+    async def get_channel(request: Request) -> Response:
+        index = _index(request, count())
+        channels = svc.config.current.channels
+        if index is not None:
+            return JSONBytes(channels[index].model_dump(mode="json"))
+        body = orjson.dumps([c.model_dump(mode="json") for c in channels])
+        etag = f'"{zlib.crc32(body):08x}"'
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        return JSONBytes(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+    def _one_channel(doc: Any, partial: bool) -> ChannelConfig:
+        if not isinstance(doc, dict):
+            raise ApiError(400, "body: expected a JSON object")
+        index = doc.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count():
+            raise ApiError(400, f"index: required, an integer 0..{count() - 1}")
+        current = svc.config.current.channels[index]
+        if partial:
+            if len(doc) < 2:
+                raise ApiError(400, "body: PATCH needs index and at least one field to change")
+            doc = merge(current.model_dump(mode="json"), doc)
+        else:
+            require_fields(doc, ChannelConfig)
+        return validate(ChannelConfig, doc)
+
+    async def _write_channels(updated: list[ChannelConfig]) -> None:
+        before = svc.config.current.channels
+        channels = list(before)
+        for cfg in updated:
+            channels[cfg.index] = cfg
+        set_channels(tuple(channels))
+        if any(before[c.index].role is not c.role for c in updated):
+            await svc.save_energy()  # a role change zeroed that channel's energy: make it stick
+
+    async def put_channel(request: Request) -> Response:
+        cfg = _one_channel(await read_json(request, 512), partial=False)
+        await _write_channels([cfg])
+        return success("ADE7953 channel data updated successfully")
+
+    async def patch_channel(request: Request) -> Response:
+        cfg = _one_channel(await read_json(request, 512), partial=True)
+        await _write_channels([cfg])
+        return success("ADE7953 channel data updated successfully")
+
+    async def put_channels(request: Request) -> Response:
+        doc = await read_json(request, 512 * 17)
+        if not isinstance(doc, list) or not doc:
+            raise ApiError(400, "Request body must be an array of channel configurations")
+        # Validated as a whole before anything is applied (the device applied them one by one).
+        updated = [_one_channel(item, partial=False) for item in doc]
+        await _write_channels(updated)
+        return success("All channels updated successfully")
+
+    async def reset_channel(request: Request) -> Response:
+        index = _index(request, count(), required=True)
+        assert index is not None
+        channels = list(svc.config.current.channels)
+        channels[index] = ChannelConfig.default(index)
+        set_channels(tuple(channels))
+        return success("ADE7953 channel data reset successfully")
+
+    async def get_sample_time(request: Request) -> Response:
+        return JSONBytes({"sampleTime": svc.config.current.sampleTime})
+
+    async def put_sample_time(request: Request) -> Response:
+        body = validate(SampleTime, await read_json(request, 64))
+        svc.config.update(sampleTime=body.sampleTime)
+        return success("ADE7953 sample time updated successfully")
+
+    async def reset_energy(request: Request) -> Response:
+        index = _index(request, count())
+        meter.reset_energy(index)
+        await svc.save_energy()
+        if index is None:
+            return success("ADE7953 energy values reset successfully")
+        return success("ADE7953 energy values reset for channel")
+
+    async def put_energy(request: Request) -> Response:
+        body = validate(EnergyValues, await read_json(request, 256))
+        if body.channel >= count():
+            raise ApiError(400, f"channel: must be 0..{count() - 1}")
+        values = body.model_dump()
+        meter.set_energy(
+            body.channel, EnergyTotals(*(values[q.key] for q in METER_VALUE_FIELDS[6:]))
+        )
+        await svc.save_energy()
+        return success("ADE7953 energy values updated successfully")
+
+    async def not_on_linux(request: Request) -> Response:
+        return error_response(501, "Raw ADE7953 access is not available on this meter source")
+
+    async def waveform_status(request: Request) -> Response:
+        return JSONBytes({"state": "idle", "channel": 255})
+
+    async def waveform_data(request: Request) -> Response:
+        return Response(status_code=204)
+
+    E = Endpoint
+    return [
+        E(
+            "GET",
+            "/ade7953/meter-values",
+            get_meter_values,
+            "Meter values of active channels",
+            TAG,
+            response=list[ChannelMeterValues] | MeterValues,
+            query=(INDEX,),
+            errors=(400,),
+            description="Without index: active channels with a reading (200 [] before the first). "
+            "With index: that channel's values.",
+        ),
+        E(
+            "GET",
+            "/ade7953/grid-frequency",
+            get_grid_frequency,
+            "Filtered grid frequency",
+            TAG,
+            response=GridFrequency,
+        ),
+        E(
+            "GET",
+            "/ade7953/channel",
+            get_channel,
+            "Channel configuration",
+            TAG,
+            response=list[ChannelConfig] | ChannelConfig,
+            query=(INDEX,),
+            errors=(400,),
+        ),
+        E(
+            "PUT",
+            "/ade7953/channel",
+            put_channel,
+            "Replace one channel's configuration",
+            TAG,
+            body=ChannelConfig,
+            errors=(400, 413),
+            description="A role change resets that channel's energy counters.",
+        ),
+        E(
+            "PATCH",
+            "/ade7953/channel",
+            patch_channel,
+            "Change some fields of one channel",
+            TAG,
+            body=dict[str, Any],
+            errors=(400, 413),
+        ),
+        E(
+            "PUT",
+            "/ade7953/channels",
+            put_channels,
+            "Replace several channels at once",
+            TAG,
+            body=list[ChannelConfig],
+            errors=(400, 413),
+            description="Validated as a whole: nothing is applied if any element is invalid.",
+        ),
+        E(
+            "POST",
+            "/ade7953/channel/reset",
+            reset_channel,
+            "Restore a channel's defaults",
+            TAG,
+            query=(Query(INDEX.name, INDEX.schema, INDEX.description, required=True),),
+            errors=(400,),
+        ),
+        E(
+            "GET",
+            "/ade7953/sample-time",
+            get_sample_time,
+            "Sampling window",
+            TAG,
+            response=SampleTime,
+        ),
+        E(
+            "PUT",
+            "/ade7953/sample-time",
+            put_sample_time,
+            "Set the sampling window",
+            TAG,
+            body=SampleTime,
+            errors=(400, 413),
+        ),
+        E(
+            "POST",
+            "/ade7953/energy/reset",
+            reset_energy,
+            "Reset energy counters",
+            TAG,
+            query=(INDEX,),
+            errors=(400,),
+        ),
+        E(
+            "PUT",
+            "/ade7953/energy",
+            put_energy,
+            "Set one channel's energy counters",
+            TAG,
+            body=EnergyValues,
+            errors=(400, 413),
+        ),
+        E(
+            "GET",
+            "/ade7953/register",
+            not_on_linux,
+            "Raw chip register (not available)",
+            TAG,
+            errors=(501,),
+        ),
+        E(
+            "PUT",
+            "/ade7953/register",
+            not_on_linux,
+            "Raw chip register (not available)",
+            TAG,
+            errors=(501,),
+        ),
+        E(
+            "POST",
+            "/ade7953/waveform/arm",
+            not_on_linux,
+            "Waveform capture (not available)",
+            TAG,
+            errors=(501,),
+        ),
+        E(
+            "GET",
+            "/ade7953/waveform/status",
+            waveform_status,
+            "Waveform capture state",
+            TAG,
+            response=WaveformStatus,
+        ),
+        E(
+            "GET",
+            "/ade7953/waveform/data",
+            waveform_data,
+            "Waveform data (never ready)",
+            TAG,
+            errors=(204,),
+        ),
+    ]

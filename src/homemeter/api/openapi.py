@@ -1,0 +1,119 @@
+"""The OpenAPI 3.1 document, generated from the endpoint table and the pydantic models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter
+
+from homemeter.api.routing import Endpoint
+
+REF = "#/components/schemas/{model}"
+STATUS_TEXT = {
+    200: "OK",
+    204: "No content",
+    304: "Not modified",
+    400: "Invalid request: the error names the field",
+    401: "Digest authentication required (challenge in WWW-Authenticate)",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    413: "Payload too large",
+    423: "Locked",
+    429: "Too many failed logins (see Retry-After)",
+    500: "Internal error",
+    501: "Not available on a Linux service",
+    507: "Insufficient storage",
+}
+
+
+class SuccessResponse(BaseModel):
+    success: Literal[True] = True
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    success: Literal[False] = False
+    error: str
+
+
+class _Schemas:
+    """Collects `$defs` of every described type into components.schemas."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def of(self, tp: Any, mode: Literal["validation", "serialization"]) -> dict[str, Any]:
+        if isinstance(tp, dict):
+            return tp
+        schema = TypeAdapter(tp).json_schema(ref_template=REF, mode=mode)
+        self.components.update(schema.pop("$defs", {}))
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            self.components[tp.__name__] = schema
+            return {"$ref": REF.format(model=tp.__name__)}
+        return schema
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(e: Endpoint, schemas: _Schemas) -> dict[str, Any]:
+    ok_schema = schemas.of(e.response or SuccessResponse, "serialization")
+    ok_content = (
+        _json(ok_schema)
+        if e.media_type == "application/json"
+        else {e.media_type: {"schema": {"type": "string"}}}
+    )
+    error = {"description": "", "content": _json(schemas.of(ErrorResponse, "serialization"))}
+    responses: dict[str, Any] = {"200": {"description": STATUS_TEXT[200], "content": ok_content}}
+    statuses = (*e.errors, *(() if e.public else (401, 429)))
+    for status in sorted(set(statuses)):
+        responses[str(status)] = {**error, "description": STATUS_TEXT.get(status, "Error")}
+    op: dict[str, Any] = {
+        "operationId": f"{e.method.lower()}{e.path.replace('/', '_').replace('-', '_')}",
+        "summary": e.summary,
+        "tags": [e.tag],
+        "responses": responses,
+    }
+    if e.description:
+        op["description"] = e.description
+    if e.public:
+        op["security"] = []
+    if e.query:
+        op["parameters"] = [
+            {
+                "name": q.name,
+                "in": "query",
+                "required": q.required,
+                "description": q.description,
+                "schema": q.schema,
+            }
+            for q in e.query
+        ]
+    if e.body is not None:
+        op["requestBody"] = {"required": True, "content": _json(schemas.of(e.body, "validation"))}
+    return op
+
+
+def openapi_document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for e in endpoints:
+        paths.setdefault(e.url, {})[e.method.lower()] = _operation(e, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "homemeter REST API",
+            "version": version,
+            "description": "EnergyMe-Home compatible REST API of homemeter. Every endpoint except "
+            "GET /api/v1/health needs HTTP Digest authentication (user admin).",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(schemas.components.items())),
+            "securitySchemes": {"digest": {"type": "http", "scheme": "digest"}},
+        },
+        "security": [{"digest": []}],
+    }
