@@ -48,9 +48,7 @@ async def _bare_timer() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--seconds", type=float, default=10.0, help="real seconds per CPU measurement"
-    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="real seconds per CPU measurement")
     args = parser.parse_args()
 
     meter = new_meter()
@@ -67,13 +65,8 @@ def main() -> None:
         f"| CPU share, {CHANNELS} channels at device cadence (200 ms) | {share * 100:.2f} % of a core "
         f"| bare 200 ms timer loop: {bare * 100:.2f} % | < 2 % |"
     )
-    print(
-        f"| one simulated day at full speed | {day:.2f} s ({windows / day:,.0f} windows/s) "
-        f"| — | < 5 s |"
-    )
-    print(
-        f"| readings in that day | {day_meter.readings:,} ({day_meter.failures} discarded) | — | — |"
-    )
+    print(f"| one simulated day at full speed | {day:.2f} s ({windows / day:,.0f} windows/s) | — | < 5 s |")
+    print(f"| readings in that day | {day_meter.readings:,} ({day_meter.failures} discarded) | — | — |")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from homemeter.meter.sampler import Meter
 from homemeter.meter.source import SampleSource
 from homemeter.meter.sources.simulator import HouseholdSimulator, default_channel_configs
 from homemeter.store.config import AppConfig, ConfigService, ConfigStore
-from homemeter.store.credentials import CredentialStore, generate_password
+from homemeter.store.credentials import CREDENTIALS_FILE, CredentialStore, generate_password
 from homemeter.store.energy_store import EnergyStore
 from homemeter.store.identity import device_id
 
@@ -170,10 +170,11 @@ async def serve(
     if channels != config.channels:
         config = config.model_copy(update={"channels": channels})
         config_store.save(config)
-    credentials = CredentialStore(settings.data_dir / "auth.json")
-    ensure_credentials(credentials)
     source = make_source(settings)
+    # Ports first: a port in use must end the start with one line, before anything is logged.
     http_sock = bind_socket(settings.bind, settings.http_port, "HTTP", "--http-port")
+    credentials = CredentialStore(settings.data_dir / CREDENTIALS_FILE)
+    ensure_credentials(credentials)
     modbus_config = config.modbus.model_copy(
         update={"bind": settings.bind}
         | ({"port": settings.modbus_port} if settings.modbus_port is not None else {})
@@ -219,9 +220,7 @@ async def serve(
     try:
         async with contextlib.AsyncExitStack() as stack:
             if modbus_config.enabled:
-                modbus = await stack.enter_async_context(
-                    ModbusServer(modbus_config, lambda: meter.latest)
-                )
+                modbus = await stack.enter_async_context(ModbusServer(modbus_config, lambda: meter.latest))
                 log.info("modbus listening address=%s:%d", modbus_config.bind, modbus.port)
             tasks = [
                 asyncio.create_task(meter.run(), name="meter"),

@@ -67,9 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run the service (the default command)")
-    run.add_argument(
-        "--bind", default=_env("BIND", "0.0.0.0"), help="listen address (default: %(default)s)"
-    )
+    run.add_argument("--bind", default=_env("BIND", "0.0.0.0"), help="listen address (default: %(default)s)")
     run.add_argument(
         "--http-port",
         type=int,
@@ -105,8 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed",
         type=float,
         default=float(_env("SPEED", "1")),
-        help="simulated seconds per real second, e.g. 60 to watch a day in 24 minutes "
-        "(default: %(default)s)",
+        help="simulated seconds per real second, e.g. 60 to watch a day in 24 minutes (default: %(default)s)",
     )
     run.add_argument(
         "--channels",
@@ -130,7 +127,7 @@ def _int_or_none(value: str) -> int | None:
 
 def _passwd(data_dir: Path) -> None:
     from homemeter.app import PASSWORD_ENV, prepare_data_dir
-    from homemeter.store.credentials import CredentialStore
+    from homemeter.store.credentials import CREDENTIALS_FILE, CredentialStore
 
     prepare_data_dir(data_dir)
     password = os.environ.get(PASSWORD_ENV)
@@ -138,7 +135,7 @@ def _passwd(data_dir: Path) -> None:
         password = getpass.getpass("new admin password: ")
         if password != getpass.getpass("again: "):
             raise ConfigError("the two passwords differ; nothing changed")
-    CredentialStore(data_dir / "auth.json").set_password(password)
+    CredentialStore(data_dir / CREDENTIALS_FILE).set_password(password)
     print("homemeter: admin password changed (a running service picks it up on restart)")
 
 

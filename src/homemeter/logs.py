@@ -38,9 +38,7 @@ class RingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.counts[record.levelname] += 1
         self.entries.append(
-            LogEntry(
-                record.created, record.levelname, record.name, record.funcName, record.getMessage()
-            )
+            LogEntry(record.created, record.levelname, record.name, record.funcName, record.getMessage())
         )
 
     def clear(self) -> None:
@@ -48,10 +46,7 @@ class RingHandler(logging.Handler):
 
 
 def _iso(created: float) -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-        + f".{int(created % 1 * 1000):03d}Z"
-    )
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
 
 
 def _quote(value: str) -> str:

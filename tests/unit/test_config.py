@@ -51,18 +51,14 @@ def test_group_with_two_roles_is_rejected() -> None:
 
 
 def test_channel_zero_cannot_be_deactivated_or_split_phase() -> None:
-    assert ChannelConfig.model_validate(
-        {"index": 0, "active": False, "label": "a", "groupLabel": "g"}
-    ).active
+    assert ChannelConfig.model_validate({"index": 0, "active": False, "label": "a", "groupLabel": "g"}).active
     with pytest.raises(ValidationError, match="split-phase"):
         ChannelConfig.model_validate({"index": 0, "phase": 4, "label": "a", "groupLabel": "g"})
 
 
 def test_strict_json_types() -> None:
     good = {"index": 1, "label": "Oven", "groupLabel": "Kitchen"}
-    ChannelConfig.model_validate_json(
-        json.dumps({**good, "ctSpecification": {"currentRating": 50}})
-    )
+    ChannelConfig.model_validate_json(json.dumps({**good, "ctSpecification": {"currentRating": 50}}))
     for bad in ({"active": 1}, {"label": ""}, {"index": 1.5}, {"role": "heater"}, {"index": 17}):
         with pytest.raises(ValidationError):
             ChannelConfig.model_validate_json(json.dumps({**good, **bad}))

@@ -68,9 +68,7 @@ def test_split_phase_doubles_voltage_and_power() -> None:
 def test_scaling_fraction_scales_power_not_voltage() -> None:
     cfg = config(Role.LOAD).model_copy(
         update={
-            "ctSpecification": config(Role.LOAD).ctSpecification.model_copy(
-                update={"scalingFraction": 0.1}
-            )
+            "ctSpecification": config(Role.LOAD).ctSpecification.model_copy(update={"scalingFraction": 0.1})
         }
     )
     r = process(measurement(1000.0), cfg)

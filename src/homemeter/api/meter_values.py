@@ -44,9 +44,7 @@ def meter_values(snapshot: MeterSnapshot) -> list[dict[str, object]]:
 class SnapshotBytes:
     """Caches `render(snapshot)` as JSON bytes for the latest snapshot only."""
 
-    def __init__(
-        self, latest: Callable[[], MeterSnapshot], render: Callable[[MeterSnapshot], object]
-    ):
+    def __init__(self, latest: Callable[[], MeterSnapshot], render: Callable[[MeterSnapshot], object]):
         self._latest = latest
         self._render = render
         self._seq = -1

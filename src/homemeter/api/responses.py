@@ -44,9 +44,7 @@ def success(message: str, **extra: Any) -> JSONBytes:
     return JSONBytes({"success": True, "message": message, **extra})
 
 
-def error_response(
-    status: int, message: str, headers: Mapping[str, str] | None = None
-) -> JSONBytes:
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONBytes:
     return JSONBytes({"success": False, "error": message}, status_code=status, headers=headers)
 
 

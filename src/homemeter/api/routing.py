@@ -48,6 +48,4 @@ class Endpoint:
 
 def routes(endpoints: Sequence[Endpoint]) -> list[Route]:
     """Starlette routes; several methods on one path answer 405 for the others."""
-    return [
-        Route(e.url, e.handler, methods=[e.method], name=f"{e.method} {e.path}") for e in endpoints
-    ]
+    return [Route(e.url, e.handler, methods=[e.method], name=f"{e.method} {e.path}") for e in endpoints]

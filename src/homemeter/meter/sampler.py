@@ -49,9 +49,7 @@ class Meter:
         self._clock = clock
         self._configs = list(channels)
         n = len(channels)
-        self._energy = [
-            EnergyCounter.from_totals(energies.get(i, EnergyTotals())) for i in range(n)
-        ]
+        self._energy = [EnergyCounter.from_totals(energies.get(i, EnergyTotals())) for i in range(n)]
         self._values: list[ProcessedReading | None] = [None] * n
         self._read_at_ms: list[int | None] = [None] * n
         self._started = clock.now()

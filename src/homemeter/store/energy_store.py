@@ -105,9 +105,7 @@ class EnergyStore:
         try:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(
-                    _UPSERT, [(ch, *t.as_tuple(), now) for ch, t in sorted(totals.items())]
-                )
+                conn.executemany(_UPSERT, [(ch, *t.as_tuple(), now) for ch, t in sorted(totals.items())])
         except sqlite3.Error as err:
             raise StoreError(f"cannot save energy totals to {self.path}: {err}") from err
         self._saves += 1
@@ -134,7 +132,9 @@ class EnergyStore:
             log.warning("could not refresh energy backup copy error=%s", err)
 
     def close(self) -> None:
+        """Refresh the good copy (a clean stop leaves both files equal) and close."""
         if self._conn is not None:
+            self._write_backup()
             self._conn.close()
             self._conn = None
 

@@ -203,9 +203,7 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         if body.channel >= count():
             raise ApiError(400, f"channel: must be 0..{count() - 1}")
         values = body.model_dump()
-        meter.set_energy(
-            body.channel, EnergyTotals(*(values[q.key] for q in METER_VALUE_FIELDS[6:]))
-        )
+        meter.set_energy(body.channel, EnergyTotals(*(values[q.key] for q in METER_VALUE_FIELDS[6:])))
         await svc.save_energy()
         return success("ADE7953 energy values updated successfully")
 

@@ -1,0 +1,1 @@
+"""Machine-to-machine interfaces that expose meter snapshots (Modbus TCP, MQTT, InfluxDB, mDNS)."""

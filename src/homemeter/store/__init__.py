@@ -1,0 +1,1 @@
+"""Persistent state: configuration, energy counters and credentials, each written atomically."""
