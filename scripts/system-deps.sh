@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the test suite talks to (real peers, no fakes). Installed only when missing,
-# and only as root; `apt-get update` first because a fresh machine has no package lists.
+# Installs Debian packages that are missing: the ones named as arguments, or by default the ones the
+# test suite talks to (real peers, no fakes). Only as root; `apt-get update` first, because a fresh
+# machine has no package lists. As another user it names what is missing and how to install it.
 set -euo pipefail
-packages=(curl)
+if [ $# -gt 0 ]; then
+  packages=("$@")
+else
+  packages=(curl)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -12,6 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "system-deps: missing ${missing[*]}; install them (sudo apt-get install ${missing[*]}) or run as root" >&2
   exit 0
 fi
+echo "system-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

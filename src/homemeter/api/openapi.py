@@ -28,6 +28,9 @@ STATUS_TEXT = {
 }
 
 
+NO_BODY = frozenset({204, 304})
+
+
 class SuccessResponse(BaseModel):
     success: Literal[True] = True
     message: str
@@ -70,7 +73,11 @@ def _operation(e: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": STATUS_TEXT[200], "content": ok_content}}
     statuses = (*e.errors, *(() if e.public else (401, 429)))
     for status in sorted(set(statuses)):
-        responses[str(status)] = {**error, "description": STATUS_TEXT.get(status, "Error")}
+        text = STATUS_TEXT.get(status, "Error")
+        # 204 and 304 carry no body by definition (RFC 9110 15.3.5, 15.4.5).
+        responses[str(status)] = (
+            {"description": text} if status in NO_BODY else {**error, "description": text}
+        )
     op: dict[str, Any] = {
         "operationId": f"{e.method.lower()}{e.path.replace('/', '_').replace('-', '_')}",
         "summary": e.summary,

