@@ -33,6 +33,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sampling.py
+	scripts/system-deps.sh wrk
+	$(BIN)/python bench/http.py
+	$(BIN)/python bench/modbus/run.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -24,21 +24,27 @@ import uvicorn
 from homemeter.api.app import build_app
 from homemeter.api.services import Services
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
-from homemeter.integrations.modbus.server import ModbusServer
+from homemeter.integrations.modbus.service import ModbusService
+from homemeter.issues import IssueRegistry
+from homemeter.log_control import LogControl
 from homemeter.logs import RingHandler
 from homemeter.meter.channel import ChannelConfig
 from homemeter.meter.clock import MeterClock
 from homemeter.meter.sampler import Meter
 from homemeter.meter.source import SampleSource
 from homemeter.meter.sources.simulator import HouseholdSimulator, default_channel_configs
+from homemeter.restart import Restart
 from homemeter.store.config import AppConfig, ConfigService, ConfigStore
 from homemeter.store.credentials import CREDENTIALS_FILE, CredentialStore, generate_password
 from homemeter.store.energy_store import EnergyStore
+from homemeter.store.files import FILES_DIR
 from homemeter.store.identity import device_id
+from homemeter.store.run_state import record_clean_stop, record_start
 
 log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"
+HTTP_GRACE_S = 5  # s a stop waits for HTTP requests in flight
 
 
 @dataclass(frozen=True)
@@ -130,10 +136,11 @@ class _EmbeddedUvicorn(uvicorn.Server):
 class EnergyPersister:
     """Saves the latest snapshot's energy totals every `interval` seconds and once at the end."""
 
-    def __init__(self, store: EnergyStore, meter: Meter, interval: float) -> None:
+    def __init__(self, store: EnergyStore, meter: Meter, interval: float, issues: IssueRegistry) -> None:
         self._store = store
         self._meter = meter
         self.interval = interval
+        self._issues = issues
 
     async def run(self) -> None:
         while True:
@@ -147,6 +154,25 @@ class EnergyPersister:
         except StoreError as err:
             # Totals stay in memory and the next save retries: a full disk loses nothing yet.
             log.error("energy save failed, will retry error=%s", err)
+            self._issues.raise_issue("energy_save_failing", f"Energy totals cannot be saved: {err}")
+        else:
+            self._issues.clear("energy_save_failing")
+
+
+def report_start_issues(issues: IssueRegistry, energy: EnergyStore, credentials: CredentialStore) -> None:
+    """Recoveries made during start are over, but the user should hear of them once."""
+    if energy.recovered_from is not None:
+        issues.event(
+            "energy_db_recovered",
+            f"The energy database was damaged and restored from its last good copy; "
+            f"the damaged file was kept as {energy.recovered_from}",
+        )
+    if credentials.mode_fixed_from is not None:
+        issues.event(
+            "credentials_mode_fixed",
+            f"The credentials file had mode {credentials.mode_fixed_from:o} (readable by others) "
+            "and was restricted to 0600; consider changing the password",
+        )
 
 
 def apply_to_meter(meter: Meter, old: AppConfig, new: AppConfig) -> None:
@@ -160,11 +186,12 @@ def apply_to_meter(meter: Meter, old: AppConfig, new: AppConfig) -> None:
 
 async def serve(
     settings: Settings, logs: RingHandler | None = None, stop: asyncio.Event | None = None
-) -> None:
-    """Run the service until SIGINT/SIGTERM (or `stop` is set)."""
+) -> str | None:
+    """Run the service until SIGINT/SIGTERM (or `stop` is set); the restart reason, if one was asked."""
     stop = stop or asyncio.Event()
     logs = logs or RingHandler()
     prepare_data_dir(settings.data_dir)
+    (settings.data_dir / FILES_DIR).mkdir(exist_ok=True)
     config_store = ConfigStore(settings.data_dir)
     config = config_store.load(lambda: default_channel_configs(settings.channels))
     channels = fit_channels(config, settings.channels)
@@ -176,12 +203,12 @@ async def serve(
     http_sock = bind_socket(settings.bind, settings.http_port, "HTTP", "--http-port")
     credentials = CredentialStore(settings.data_dir / CREDENTIALS_FILE)
     ensure_credentials(credentials)
-    modbus_config = config.modbus.model_copy(
-        update={"bind": settings.bind}
-        | ({"port": settings.modbus_port} if settings.modbus_port is not None else {})
+    modbus_overrides = {"bind": settings.bind} | (
+        {"port": settings.modbus_port} if settings.modbus_port is not None else {}
     )
     energy_store = EnergyStore(settings.data_dir)
     totals = energy_store.open()
+    start_info = record_start(settings.data_dir)
     meter = Meter(
         source,
         channels,
@@ -195,15 +222,29 @@ async def serve(
         raise StoreError(f"credentials file {credentials.path} vanished during start")
     config_service = ConfigService(config_store, config)
     config_service.subscribe(lambda old, new: apply_to_meter(meter, old, new))
-    persister = EnergyPersister(energy_store, meter, config.energySaveInterval)
+    issues = IssueRegistry()
+    report_start_issues(issues, energy_store, credentials)
+    persister = EnergyPersister(energy_store, meter, config.energySaveInterval, issues)
+    log_control = LogControl(logs)
+    config_service.subscribe(lambda old, new: log_control.apply_udp(new.udpLog))
+    restart = Restart(stop)
+    modbus = ModbusService(config.modbus, lambda: meter.latest, modbus_overrides)
+    config_service.subscribe(modbus.follow)
     services = Services(
         meter=meter,
         config=config_service,
-        credentials=lambda: admin,
+        credentials=credentials.current,  # cached: a password change applies to the next request
         save_energy=persister.save,
         device_id=device_id(settings.data_dir),
         started_monotonic=time.monotonic(),
+        modbus=modbus,
+        data_dir=settings.data_dir,
+        credential_store=credentials,
+        restart=restart,
+        log_control=log_control,
+        issues=issues,
         logs=logs,
+        start=start_info,
     )
     http = _EmbeddedUvicorn(
         uvicorn.Config(
@@ -213,6 +254,7 @@ async def serve(
             access_log=False,
             http="httptools",
             server_header=False,
+            timeout_graceful_shutdown=HTTP_GRACE_S,
         )
     )
     loop = asyncio.get_running_loop()
@@ -221,13 +263,15 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            if modbus_config.enabled:
-                modbus = await stack.enter_async_context(ModbusServer(modbus_config, lambda: meter.latest))
-                log.info("modbus listening address=%s:%d", modbus_config.bind, modbus.port)
+            stack.enter_context(log_control)
+            log_control.apply_udp(config.udpLog)
+            await stack.enter_async_context(modbus)
+            http_task = asyncio.create_task(http.serve(sockets=[http_sock]), name="http")
             tasks = [
                 asyncio.create_task(meter.run(), name="meter"),
                 asyncio.create_task(persister.run(), name="energy-persister"),
-                asyncio.create_task(http.serve(sockets=[http_sock]), name="http"),
+                asyncio.create_task(services.cpu.run(), name="cpu-history"),
+                http_task,
             ]
             stack.push_async_callback(_cancel, tasks)
             shown = "localhost" if settings.bind in ("0.0.0.0", "::") else settings.bind
@@ -238,12 +282,17 @@ async def serve(
             for task in done:
                 if task is not stopper and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+            # Graceful: stop accepting, let requests in flight finish (a client polling across a
+            # restart sees a refused connection, never a 500 from a half-stopped service).
             http.should_exit = True
+            await asyncio.wait([http_task], timeout=HTTP_GRACE_S + 1)
     finally:
         meter.publish()
         await persister.save()
         energy_store.close()
+        record_clean_stop(settings.data_dir)
         log.info("stopped; energy totals saved")
+    return restart.reason
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -260,5 +309,11 @@ def run(settings: Settings, logs: RingHandler | None = None) -> None:
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(settings, logs))
+        restart = runner.run(serve(settings, logs))
     sys.stdout.flush()
+    if restart is not None:
+        print(f"homemeter: restarting ({restart})", flush=True)
+        sys.stderr.flush()
+        # The same interpreter and command line (`-m homemeter.cli ...` or the console script);
+        # our sockets are close-on-exec, so the new process can bind the same ports.
+        os.execv(sys.executable, sys.orig_argv)

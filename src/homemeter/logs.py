@@ -12,6 +12,7 @@ import sys
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import TextIO
 
 RING_SIZE = 2000
 
@@ -79,12 +80,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
+class ConsoleHandler(logging.StreamHandler[TextIO]):
+    """The console output: its level is the `print` level of `PUT /logs/level`."""
+
+
 def setup_logging(level: str = "INFO", fmt: str = "logfmt") -> RingHandler:
     """Configure the root logger once: console in the chosen format, and the ring."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    console = logging.StreamHandler(sys.stderr)
+    console = ConsoleHandler(sys.stderr)
     console.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
     ring = RingHandler()
     root.addHandler(console)

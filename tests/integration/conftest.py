@@ -120,9 +120,9 @@ def start_service(
         if "error" in holder:
             raise AssertionError(f"service failed to start: {holder['error']!r}")
         try:
-            if requests.get(f"{running.url}/api/v1/health", timeout=1).ok:
+            if requests.get(f"{running.url}/api/v1/health", timeout=2).ok:
                 return running
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a slow first answer
             time.sleep(0.05)
     running.stop()
     raise AssertionError("service did not become healthy")

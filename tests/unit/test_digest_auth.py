@@ -442,6 +442,34 @@ async def test_nc_out_of_order_within_window() -> None:
     assert (await h.request(auth=digest(nonce, nc=2**32 - 1))).status == 200  # big jump
 
 
+async def test_count_overtaken_by_a_whole_window_is_stale_not_a_failure() -> None:
+    """Parallel requests on one nonce can overtake a slow one by 64: the client just re-handshakes."""
+    h = Harness()
+    nonce = await h.nonce()
+    assert (await h.request(auth=digest(nonce, nc=100))).status == 200
+    for _ in range(10):  # more than the limiter's 5 failures
+        reply = await h.request(auth=digest(nonce, nc=100 - 64))
+        assert (reply.status, challenge_params(reply).get("stale")) == (401, "true")
+    assert h.limiter.retry_after("192.0.2.1") == 0
+    fresh = challenge_params(reply)["nonce"]
+    assert (await h.request(auth=digest(fresh))).status == 200
+    # A wrong password below the window is still a wrong password.
+    wrong = digest(nonce, nc=1, password="not the password")
+    assert h.mw.backend.authenticate(_scope(wrong)) is Refusal.WRONG_RESPONSE
+
+
+async def test_many_request_targets_still_authenticate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HA2 is cached per target; a full cache starts over instead of growing or going wrong."""
+    monkeypatch.setattr(digest_auth, "MAX_CACHED_TARGETS", 2)
+    h = Harness()
+    nonce = await h.nonce()
+    targets = ["/api/v1/a", "/api/v1/b?x=1", "/api/v1/c", "/api/v1/a", "/api/v1/b?x=1"]
+    for nc, target in enumerate(targets, start=1):
+        assert (await h.request(target, auth=digest(nonce, uri=target, nc=nc))).status == 200, target
+    signed_for_a = digest(nonce, uri="/api/v1/a", nc=10)
+    assert (await h.request("/api/v1/c", auth=signed_for_a)).status == 401
+
+
 async def test_replayed_header_counts_as_failure() -> None:
     h = Harness()
     nonce = await h.nonce()

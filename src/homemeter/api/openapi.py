@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ STATUS_TEXT = {
 
 
 NO_BODY = frozenset({204, 304})
+_PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
 class SuccessResponse(BaseModel):
@@ -79,7 +81,7 @@ def _operation(e: Endpoint, schemas: _Schemas) -> dict[str, Any]:
             {"description": text} if status in NO_BODY else {**error, "description": text}
         )
     op: dict[str, Any] = {
-        "operationId": f"{e.method.lower()}{e.path.replace('/', '_').replace('-', '_')}",
+        "operationId": e.method.lower() + re.sub(r"\W", "_", _PATH_PARAM.sub("", e.path)),
         "summary": e.summary,
         "tags": [e.tag],
         "responses": responses,
@@ -88,8 +90,12 @@ def _operation(e: Endpoint, schemas: _Schemas) -> dict[str, Any]:
         op["description"] = e.description
     if e.public:
         op["security"] = []
-    if e.query:
-        op["parameters"] = [
+    path_params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(e.path)
+    ]
+    if e.query or path_params:
+        op["parameters"] = path_params + [
             {
                 "name": q.name,
                 "in": "query",
@@ -108,7 +114,9 @@ def openapi_document(endpoints: Sequence[Endpoint], version: str) -> dict[str, A
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for e in endpoints:
-        paths.setdefault(e.url, {})[e.method.lower()] = _operation(e, schemas)
+        # Starlette's `{name:path}` converter is `{name}` in an OpenAPI path template.
+        url = _PATH_PARAM.sub(r"{\1}", e.url)
+        paths.setdefault(url, {})[e.method.lower()] = _operation(e, schemas)
     return {
         "openapi": "3.1.0",
         "info": {

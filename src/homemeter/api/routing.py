@@ -47,5 +47,21 @@ class Endpoint:
 
 
 def routes(endpoints: Sequence[Endpoint]) -> list[Route]:
-    """Starlette routes; several methods on one path answer 405 for the others."""
-    return [Route(e.url, e.handler, methods=[e.method], name=f"{e.method} {e.path}") for e in endpoints]
+    """One Starlette route per path, so a wrong method gets 405 with every allowed method in Allow."""
+    by_url: dict[str, dict[str, Handler]] = {}
+    for e in endpoints:
+        by_url.setdefault(e.url, {})[e.method] = e.handler
+    return [_route(url, handlers) for url, handlers in by_url.items()]
+
+
+def _route(url: str, handlers: dict[str, Handler]) -> Route:
+    if len(handlers) == 1:
+        ((method, handler),) = handlers.items()
+        return Route(url, handler, methods=[method], name=f"{method} {url}")
+
+    async def dispatch(request: Request) -> Response:
+        # Starlette adds HEAD wherever GET is allowed; HEAD runs the GET handler (body dropped).
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(url, dispatch, methods=list(handlers), name=url)

@@ -14,9 +14,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from homemeter.errors import ConfigError
+from homemeter.integrations.influxdb.config import InfluxDbConfig
 from homemeter.integrations.modbus.config import ModbusConfig
+from homemeter.integrations.mqtt.config import MqttConfig
+from homemeter.log_control import UdpLogConfig
 from homemeter.meter.channel import MAX_CHANNELS, ChannelConfig, check_channel_set
 from homemeter.store.atomic import write_atomic
+from homemeter.store.hardware import Ade7953Calibration, LedConfig
+from homemeter.store.secrets import REVEAL
 
 CONFIG_FILE = "config.json"
 
@@ -33,6 +38,11 @@ class AppConfig(BaseModel):
     )
     channels: tuple[ChannelConfig, ...]
     modbus: ModbusConfig = ModbusConfig()
+    mqtt: MqttConfig = MqttConfig()
+    influxdb: InfluxDbConfig = InfluxDbConfig()
+    led: LedConfig = LedConfig()
+    ade7953: Ade7953Calibration = Ade7953Calibration()
+    udpLog: UdpLogConfig = UdpLogConfig()
 
     @field_validator("channels")
     @classmethod
@@ -76,7 +86,8 @@ class ConfigStore:
             ) from err
 
     def save(self, config: AppConfig) -> None:
-        data = json.dumps(config.model_dump(mode="json"), indent=2).encode() + b"\n"
+        # The one dump with secrets in clear: the publishers need them (store/secrets.py).
+        data = json.dumps(config.model_dump(mode="json", context=REVEAL), indent=2).encode() + b"\n"
         write_atomic(self.path, data, mode=0o600)
 
 

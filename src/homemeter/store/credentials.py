@@ -79,6 +79,7 @@ class CredentialStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._current: Credentials | None = None
+        self.mode_fixed_from: int | None = None  # the too-open mode found and corrected, if any
 
     def load(self) -> Credentials | None:
         """The stored credentials, or None when no password was set yet."""
@@ -93,6 +94,7 @@ class CredentialStore:
             # A copied or restored file may have lost its mode; HA1 is password-equivalent.
             log.warning("credentials file %s had mode %o, restricting to 0600", self.path, mode)
             os.chmod(self.path, FILE_MODE)
+            self.mode_fixed_from = mode
         self._current = _decode(raw, self.path)
         return self._current
 

@@ -49,6 +49,7 @@ class EnergyStore:
         self.backup_path = data_dir / "energy.db.bak"
         self._conn: sqlite3.Connection | None = None
         self._saves = 0
+        self.recovered_from: str | None = None  # the damaged file's new name, after a recovery
 
     def open(self) -> dict[int, EnergyTotals]:
         """Open (recovering a damaged file from the good copy) and return the stored totals."""
@@ -76,6 +77,7 @@ class EnergyStore:
                 "damaged file to start counting from zero"
             )
         shutil.copyfile(self.backup_path, self.path)
+        self.recovered_from = aside.name
         log.error(
             "energy database damaged, recovered from last good copy damaged=%s copy=%s",
             aside.name,

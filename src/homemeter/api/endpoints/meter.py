@@ -210,6 +210,18 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
     async def not_on_linux(request: Request) -> Response:
         return error_response(501, "Raw ADE7953 access is not available on this meter source")
 
+    async def get_register(request: Request) -> Response:
+        # The device's parameter checks first, so a client's mistake is a 400 like on the device;
+        # a well-formed read then gets the honest 501: there is no chip behind the simulator.
+        params = request.query_params
+        for name, top in (("address", 65535), ("bits", 255)):
+            raw = params.get(name)
+            if raw is None:
+                raise ApiError(400, f"Missing register {name} parameter")
+            if not raw.isdigit() or int(raw) > top:
+                raise ApiError(400, f"Register {name} out of range (0-{top})")
+        return await not_on_linux(request)
+
     async def waveform_status(request: Request) -> Response:
         return JSONBytes({"state": "idle", "channel": 255})
 
@@ -324,10 +336,14 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         E(
             "GET",
             "/ade7953/register",
-            not_on_linux,
+            get_register,
             "Raw chip register (not available)",
             TAG,
-            errors=(501,),
+            query=(
+                Query("address", {"type": "integer", "minimum": 0, "maximum": 65535}, "register", True),
+                Query("bits", {"type": "integer", "minimum": 0, "maximum": 255}, "width", True),
+            ),
+            errors=(400, 501),
         ),
         E(
             "PUT",

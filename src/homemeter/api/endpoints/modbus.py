@@ -1,0 +1,168 @@
+"""`/modbus/*`: the register map (JSON and CSV download), the server's settings and its status.
+
+Not a device endpoint: the device's Modbus server has no settings and its integrations page links a
+static, stale CSV (reference integrations.md 1.9). Here the map is generated from `register_map()` for
+the configured channel count, so the download always matches what the server answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from functools import cache
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from homemeter.api.responses import ApiError, JSONBytes, merge, read_json, require_fields, success, validate
+from homemeter.api.routing import Endpoint
+from homemeter.api.services import Services
+from homemeter.errors import PortInUse
+from homemeter.integrations.modbus.config import ModbusConfig
+from homemeter.integrations.modbus.register_map import register_map_csv, register_map_json
+from homemeter.integrations.modbus.server import ModbusStatus
+
+TAG = "Modbus"
+BODY_LIMIT = 256  # five short fields; the device has no such endpoint to copy a limit from
+CSV_NAME = "homemeter-modbus-registers.csv"
+
+
+class RegisterRow(BaseModel):
+    """One register of the map (`register_map_json` rows; the CSV has the same columns)."""
+
+    address: int
+    name: str
+    type: str
+    unit: str
+    decimals: int
+    description: str
+
+
+@cache
+def _map_json(channels: int) -> bytes:
+    return orjson.dumps(register_map_json(channels))
+
+
+@cache
+def _map_csv(channels: int) -> str:
+    return register_map_csv(channels)
+
+
+def _status(svc: Services) -> ModbusStatus:
+    if svc.modbus is not None:
+        return svc.modbus.status
+    cfg = svc.config.current.modbus
+    return ModbusStatus("stopped", cfg.bind, cfg.port, 0, 0, 0, 0)
+
+
+async def _apply(svc: Services, new: ModbusConfig) -> None:
+    """Server first, then the stored config: a port that cannot be bound changes neither."""
+    old = svc.config.current.modbus
+    if svc.modbus is not None:
+        try:
+            await svc.modbus.apply(new)
+        except PortInUse as err:
+            raise ApiError(409, f"port: {err}; the previous settings stay in effect") from err
+    try:
+        svc.config.update(modbus=new)
+    except Exception:
+        if svc.modbus is not None:
+            await svc.modbus.apply(old)  # the file was not written: undo the live change too
+        raise
+
+
+def endpoints(svc: Services) -> list[Endpoint]:
+    async def get_map(request: Request) -> Response:
+        return JSONBytes(_map_json(svc.meter.channel_count))
+
+    async def get_map_csv(request: Request) -> Response:
+        return Response(
+            _map_csv(svc.meter.channel_count),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{CSV_NAME}"'},
+        )
+
+    async def get_config(request: Request) -> Response:
+        return JSONBytes(svc.config.current.modbus.model_dump(mode="json"))
+
+    async def put_config(request: Request) -> Response:
+        doc = await read_json(request, BODY_LIMIT)
+        require_fields(doc, ModbusConfig)
+        await _apply(svc, validate(ModbusConfig, doc))
+        return success("Modbus configuration updated successfully")
+
+    async def patch_config(request: Request) -> Response:
+        doc = await read_json(request, BODY_LIMIT)
+        if not isinstance(doc, dict) or not doc:
+            raise ApiError(400, "body: expected a JSON object with at least one field to change")
+        current: dict[str, Any] = svc.config.current.modbus.model_dump(mode="json")
+        await _apply(svc, validate(ModbusConfig, merge(current, doc)))
+        return success("Modbus configuration updated successfully")
+
+    async def get_status(request: Request) -> Response:
+        return JSONBytes(asdict(_status(svc)))
+
+    E = Endpoint
+    return [
+        E(
+            "GET",
+            "/modbus/register-map",
+            get_map,
+            "Modbus register map",
+            TAG,
+            response=list[RegisterRow],
+            description="Every register served for the configured channel count, in address order "
+            "(0-based PDU addresses, FC 03, unit id 1, big-endian, float32 high word first).",
+        ),
+        E(
+            "GET",
+            "/modbus/register-map.csv",
+            get_map_csv,
+            "Modbus register map as a CSV download",
+            TAG,
+            media_type="text/csv",
+        ),
+        E(
+            "GET",
+            "/modbus/config",
+            get_config,
+            "Modbus server settings",
+            TAG,
+            response=ModbusConfig,
+            description="The stored settings; GET /modbus/status shows the address in use.",
+        ),
+        E(
+            "PUT",
+            "/modbus/config",
+            put_config,
+            "Replace the Modbus server settings",
+            TAG,
+            body=ModbusConfig,
+            errors=(400, 409, 413),
+            description="Applied live: a new port or address restarts the server. If it cannot be "
+            "bound: 409, and the previous server and settings stay. These are the stored settings; "
+            "--bind and --modbus-port override them at start until the field is changed here.",
+        ),
+        E(
+            "PATCH",
+            "/modbus/config",
+            patch_config,
+            "Change some Modbus server settings",
+            TAG,
+            body=dict[str, Any],
+            errors=(400, 409, 413),
+            description="As PUT, for the fields given.",
+        ),
+        E(
+            "GET",
+            "/modbus/status",
+            get_status,
+            "Modbus server state and counters",
+            TAG,
+            response=ModbusStatus,
+            description="The address actually listened on (after command-line overrides), connected "
+            "clients, requests answered with data, errors, and connections refused over maxClients.",
+        ),
+    ]
