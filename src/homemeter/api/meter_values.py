@@ -73,9 +73,10 @@ class FastRoute:
     """Serves one GET route from ready bytes before Starlette's router sees the request.
 
     Mounted inside the Digest middleware, so authentication is unchanged. Routing over ~100 routes,
-    the Request object and the Response class cost more than everything else for the meter-values
-    poll (dashboards every second, Home Assistant every 10 s): bench/http.py measured 7.8k req/s
-    through the router and 17k here at 32 connections, bare Starlette 16.5k (bench/README.md).
+    the Request object and the Response class cost more than the Digest check for the meter-values
+    poll (dashboards every second, Home Assistant every 10 s). bench/http.py, 32 connections, 5 x 8 s:
+    62 us of server CPU per request here against 106 us through the router (12.2k vs 8.9k req/s
+    median), bare Starlette without auth 51 us (16.4k req/s); see bench/README.md.
     Anything else (a query string, HEAD, another path) goes to `app`.
     """
 
