@@ -184,12 +184,8 @@ def apply_to_meter(meter: Meter, old: AppConfig, new: AppConfig) -> None:
         meter.set_sample_time(new.sampleTime)
 
 
-async def serve(
-    settings: Settings, logs: RingHandler | None = None, stop: asyncio.Event | None = None
-) -> str | None:
-    """Run the service until SIGINT/SIGTERM (or `stop` is set); the restart reason, if one was asked."""
-    stop = stop or asyncio.Event()
-    logs = logs or RingHandler()
+def open_config(settings: Settings) -> tuple[ConfigStore, AppConfig]:
+    """The stored configuration, resized to `--channels` (and saved if that changed it)."""
     prepare_data_dir(settings.data_dir)
     (settings.data_dir / FILES_DIR).mkdir(exist_ok=True)
     config_store = ConfigStore(settings.data_dir)
@@ -198,28 +194,48 @@ async def serve(
     if channels != config.channels:
         config = config.model_copy(update={"channels": channels})
         config_store.save(config)
+    return config_store, config
+
+
+def http_server(services: Services) -> _EmbeddedUvicorn:
+    return _EmbeddedUvicorn(
+        uvicorn.Config(
+            build_app(services),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            http="httptools",
+            server_header=False,
+            timeout_graceful_shutdown=HTTP_GRACE_S,
+        )
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything one run owns; `serve()` builds it, runs its tasks and stops it in order."""
+
+    meter: Meter
+    energy_store: EnergyStore
+    persister: EnergyPersister
+    services: Services
+    http_sock: socket.socket
+
+
+def build_runtime(settings: Settings, logs: RingHandler, stop: asyncio.Event) -> Runtime:
+    """Open the stores, bind the HTTP port and wire the meter to every consumer (nothing runs yet)."""
+    config_store, config = open_config(settings)
     source = make_source(settings)
     # Ports first: a port in use must end the start with one line, before anything is logged.
     http_sock = bind_socket(settings.bind, settings.http_port, "HTTP", "--http-port")
     credentials = CredentialStore(settings.data_dir / CREDENTIALS_FILE)
     ensure_credentials(credentials)
-    modbus_overrides = {"bind": settings.bind} | (
-        {"port": settings.modbus_port} if settings.modbus_port is not None else {}
-    )
     energy_store = EnergyStore(settings.data_dir)
     totals = energy_store.open()
     start_info = record_start(settings.data_dir)
     meter = Meter(
-        source,
-        channels,
-        totals,
-        clock=MeterClock(settings.speed),
-        sample_time_ms=config.sampleTime,
+        source, config.channels, totals, clock=MeterClock(settings.speed), sample_time_ms=config.sampleTime
     )
-
-    admin = credentials.load()
-    if admin is None:
-        raise StoreError(f"credentials file {credentials.path} vanished during start")
     config_service = ConfigService(config_store, config)
     config_service.subscribe(lambda old, new: apply_to_meter(meter, old, new))
     issues = IssueRegistry()
@@ -227,7 +243,9 @@ async def serve(
     persister = EnergyPersister(energy_store, meter, config.energySaveInterval, issues)
     log_control = LogControl(logs)
     config_service.subscribe(lambda old, new: log_control.apply_udp(new.udpLog))
-    restart = Restart(stop)
+    modbus_overrides = {"bind": settings.bind} | (
+        {"port": settings.modbus_port} if settings.modbus_port is not None else {}
+    )
     modbus = ModbusService(config.modbus, lambda: meter.latest, modbus_overrides)
     config_service.subscribe(modbus.follow)
     services = Services(
@@ -240,59 +258,65 @@ async def serve(
         modbus=modbus,
         data_dir=settings.data_dir,
         credential_store=credentials,
-        restart=restart,
+        restart=Restart(stop),
         log_control=log_control,
         issues=issues,
         logs=logs,
         start=start_info,
     )
-    http = _EmbeddedUvicorn(
-        uvicorn.Config(
-            build_app(services),
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            http="httptools",
-            server_header=False,
-            timeout_graceful_shutdown=HTTP_GRACE_S,
-        )
-    )
+    return Runtime(meter, energy_store, persister, services, http_sock)
+
+
+async def serve(
+    settings: Settings, logs: RingHandler | None = None, stop: asyncio.Event | None = None
+) -> str | None:
+    """Run the service until SIGINT/SIGTERM (or `stop` is set); the restart reason, if one was asked."""
+    stop = stop or asyncio.Event()
+    rt = build_runtime(settings, logs or RingHandler(), stop)
+    svc = rt.services
+    http = http_server(svc)
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():  # tests run serve() in a thread
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            stack.enter_context(log_control)
-            log_control.apply_udp(config.udpLog)
-            await stack.enter_async_context(modbus)
-            http_task = asyncio.create_task(http.serve(sockets=[http_sock]), name="http")
+            stack.enter_context(svc.log_control)
+            svc.log_control.apply_udp(svc.config.current.udpLog)
+            if svc.modbus is not None:
+                await stack.enter_async_context(svc.modbus)
+            http_task = asyncio.create_task(http.serve(sockets=[rt.http_sock]), name="http")
             tasks = [
-                asyncio.create_task(meter.run(), name="meter"),
-                asyncio.create_task(persister.run(), name="energy-persister"),
-                asyncio.create_task(services.cpu.run(), name="cpu-history"),
+                asyncio.create_task(rt.meter.run(), name="meter"),
+                asyncio.create_task(rt.persister.run(), name="energy-persister"),
+                asyncio.create_task(svc.cpu.run(), name="cpu-history"),
                 http_task,
             ]
             stack.push_async_callback(_cancel, tasks)
             shown = "localhost" if settings.bind in ("0.0.0.0", "::") else settings.bind
             print(f"homemeter: serving http://{shown}:{settings.http_port}/", flush=True)
-            stopper = asyncio.create_task(stop.wait(), name="stop")
-            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            for task in done:
-                if task is not stopper and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            await _until_stopped(stop, tasks)
             # Graceful: stop accepting, let requests in flight finish (a client polling across a
             # restart sees a refused connection, never a 500 from a half-stopped service).
             http.should_exit = True
             await asyncio.wait([http_task], timeout=HTTP_GRACE_S + 1)
     finally:
-        meter.publish()
-        await persister.save()
-        energy_store.close()
+        rt.meter.publish()
+        await rt.persister.save()
+        rt.energy_store.close()
         record_clean_stop(settings.data_dir)
         log.info("stopped; energy totals saved")
-    return restart.reason
+    return svc.restart.reason
+
+
+async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for `stop`; a task that ends first with an error ends the run with that error."""
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -43,7 +43,10 @@ def test_requests_session_reuses_one_nonce(service: RunningService) -> None:
 def test_httpx_digest_auth(service: RunningService) -> None:
     with httpx.Client(auth=httpx.DigestAuth("admin", PASSWORD), timeout=5) as client:
         for _ in range(3):
-            assert client.get(f"{service.url}{PATH}").status_code == 200
+            response = client.get(f"{service.url}{PATH}")
+            assert response.status_code == 200
+            # httpx takes the first challenge: SHA-256 (requests and curl answer the MD5 one).
+            assert "algorithm=SHA-256" in response.request.headers["authorization"]
         assert client.get(f"{service.url}{PATH}?index=0").json()["voltage"] > 0
 
 
@@ -67,4 +70,6 @@ def test_the_401_challenge_offers_digest_with_qop_auth(service: RunningService) 
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("Digest ") and 'qop="auth"' in challenge
+    # Two challenges on one nonce (joined by the client library): SHA-256 first, MD5 last.
+    assert challenge.index("algorithm=SHA-256") < challenge.index("algorithm=MD5")
     assert response.json()["success"] is False  # JSON body, like every other error

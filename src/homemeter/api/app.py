@@ -111,9 +111,7 @@ def build_app(svc: Services) -> ASGIApp:
     # The meter-values poll skips the router (see FastRoute for why and the benchmark figure).
     values = SnapshotBytes(lambda: svc.meter.latest, meter_values)
     fast = FastRoute(app, f"{API}/ade7953/meter-values", values)
-    guarded = DigestAuthMiddleware(
-        fast, credentials=svc.credentials, exempt=exempt, limiter=FailureLimiter()
-    )
+    guarded = DigestAuthMiddleware(fast, credentials=svc.credentials, exempt=exempt, limiter=FailureLimiter())
     return RequestCounter(guarded, svc.stats, exempt)
 
 

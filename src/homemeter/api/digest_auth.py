@@ -222,18 +222,26 @@ class DigestVerifier:
         # Clients must echo opaque back (RFC 7616 3.3); it protects nothing, the nonce is signed.
         self._opaque = os.urandom(16).hex()
         self._realm = ""
-        self._head = ""
+        self._heads: tuple[str, ...] = ()
         # HA2 depends only on the request (pollers repeat the same few), not on the password.
         self._ha2: dict[tuple[str, str, str], str] = {}
 
-    def challenge(self, *, stale: bool = False) -> bytes:
-        """The WWW-Authenticate value: one MD5 challenge, since requests cannot parse two."""
+    def challenges(self, *, stale: bool = False) -> tuple[bytes, bytes]:
+        """The WWW-Authenticate values: SHA-256 first, then MD5, on one shared nonce.
+
+        Order matters: httpx and browsers take the first challenge they support (SHA-256), while
+        requests (the Home Assistant integration) and curl merge or overwrite the parameters of
+        all Digest challenges, so the last one, MD5, is what they answer.
+        """
         realm = self._credentials().realm
         if realm != self._realm:
             self._realm = realm
-            self._head = f'Digest realm="{realm}", qop="auth", algorithm=MD5, nonce="'
-        tail = '", stale=true' if stale else '"'
-        return f'{self._head}{self.nonces.issue()}", opaque="{self._opaque}{tail}'.encode()
+            self._heads = tuple(
+                f'Digest realm="{realm}", qop="auth", algorithm={alg}, nonce="'
+                for alg in ("SHA-256", "MD5")
+            )
+        tail = f'{self.nonces.issue()}", opaque="{self._opaque}' + ('", stale=true' if stale else '"')
+        return (self._heads[0] + tail).encode(), (self._heads[1] + tail).encode()
 
     def authenticate(self, scope: Scope) -> str | Refusal:
         """Check the Authorization header of an HTTP or WebSocket scope."""
@@ -346,13 +354,14 @@ class DigestAuthMiddleware:
             return
         if refusal is None:
             body = b'{"success":false,"error":"Too many failed logins, retry in %d s"}' % retry_after
-            extra = (b"retry-after", b"%d" % retry_after)
+            extra = [(b"retry-after", b"%d" % retry_after)]
             status = 429
         else:
             body = _UNAUTHORIZED_BODY
-            extra = (b"www-authenticate", self.backend.challenge(stale=refusal is Refusal.STALE))
+            challenges = self.backend.challenges(stale=refusal is Refusal.STALE)
+            extra = [(b"www-authenticate", value) for value in challenges]
             status = 401
-        headers = [_JSON, (b"content-length", b"%d" % len(body)), extra]
+        headers = [_JSON, (b"content-length", b"%d" % len(body)), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
