@@ -237,8 +237,7 @@ class DigestVerifier:
         if realm != self._realm:
             self._realm = realm
             self._heads = tuple(
-                f'Digest realm="{realm}", qop="auth", algorithm={alg}, nonce="'
-                for alg in ("SHA-256", "MD5")
+                f'Digest realm="{realm}", qop="auth", algorithm={alg}, nonce="' for alg in ("SHA-256", "MD5")
             )
         tail = f'{self.nonces.issue()}", opaque="{self._opaque}' + ('", stale=true' if stale else '"')
         return (self._heads[0] + tail).encode(), (self._heads[1] + tail).encode()
