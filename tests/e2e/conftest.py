@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,9 @@ import pytest
 import requests
 from requests.auth import HTTPDigestAuth
 
-PASSWORD = "correct horse battery"
+from tests.loopback import PASSWORD, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["PASSWORD", "free_port"]
 
 
 @dataclass

@@ -7,7 +7,6 @@ gives read access to what the HTTP layer sees, for assertions that compare again
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,14 +21,9 @@ from requests.auth import HTTPDigestAuth
 from homemeter import app as app_module
 from homemeter.api.services import Services
 from homemeter.app import Settings
+from tests.loopback import PASSWORD, free_port
 
-PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["PASSWORD", "free_port"]
 
 
 @dataclass
