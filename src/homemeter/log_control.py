@@ -13,13 +13,12 @@ import logging
 import logging.handlers
 import os
 import socket
-import time
 from types import MappingProxyType, TracebackType
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from homemeter.logs import ConsoleHandler, RingHandler
+from homemeter.logs import ConsoleHandler, RingHandler, iso_time
 
 LevelName = Literal["VERBOSE", "DEBUG", "INFO", "WARNING", "ERROR", "FATAL"]
 # VERBOSE sits below DEBUG (nothing in homemeter logs that fine); FATAL is Python's CRITICAL.
@@ -62,9 +61,7 @@ class _SyslogFormatter(logging.Formatter):
         self._head = f"{socket.gethostname() or '-'} homemeter {os.getpid()} - -"
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        millis = int(record.created % 1 * 1000)
-        return f"1 {stamp}.{millis:03d}Z {self._head} {record.name}: {record.getMessage()}"
+        return f"1 {iso_time(record.created)} {self._head} {record.name}: {record.getMessage()}"
 
 
 class _SyslogHandler(logging.handlers.SysLogHandler):

@@ -46,8 +46,9 @@ class RingHandler(logging.Handler):
         self.entries.clear()
 
 
-def _iso(created: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+def iso_time(epoch: float) -> str:
+    """The device's timestamp format (ISO 8601 UTC with milliseconds): logs, API, backups."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
 
 
 def _quote(value: str) -> str:
@@ -59,7 +60,7 @@ def _quote(value: str) -> str:
 class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = (
-            f"time={_iso(record.created)} level={record.levelname.lower()} "
+            f"time={iso_time(record.created)} level={record.levelname.lower()} "
             f"logger={record.name} msg={_quote(record.getMessage())}"
         )
         if record.exc_info:
@@ -70,7 +71,7 @@ class LogfmtFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
-            "time": _iso(record.created),
+            "time": iso_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

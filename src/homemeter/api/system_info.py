@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from homemeter import host
 from homemeter.api.services import Services
 from homemeter.cpu_load import CpuSample
+from homemeter.logs import iso_time
 
 CPU_WINDOW_S = 60  # the per-core statistics cover the last minute of once-a-second samples
 CPU_BUSY = 80  # % above which a sample counts in samplesAboveThreshold
@@ -181,11 +182,6 @@ class DynamicInfo(BaseModel):
 class SystemInfo(BaseModel):
     static: StaticInfo
     dynamic: DynamicInfo
-
-
-def iso_time(epoch: float) -> str:
-    """The device's timestamp format: ISO 8601 UTC with milliseconds."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
 
 
 M = TypeVar("M", bound=BaseModel)

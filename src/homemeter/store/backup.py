@@ -27,6 +27,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from homemeter.errors import HomemeterError
+from homemeter.logs import iso_time
 from homemeter.meter.channel import MAX_CHANNELS, ChannelConfig
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.config import CONFIG_FILE, AppConfig, describe
@@ -60,7 +61,7 @@ def config_document(config: AppConfig, device_id: str, version: str, now: float)
         "type": "configuration",
         "deviceId": device_id,
         "firmwareVersion": version,
-        "timestamp": _iso(now),
+        "timestamp": iso_time(now),
         "configuration": config.model_dump(mode="json"),
     }
 
@@ -324,7 +325,3 @@ def install_files(pairs: list[tuple[Path, Path]]) -> None:
     for staged, target in pairs:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, target)
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"

@@ -16,12 +16,12 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homemeter.api.endpoints.system import iso_time
 from homemeter.api.responses import ApiError, JSONBytes, read_json, require_fields, success, validate
 from homemeter.api.routing import Endpoint
 from homemeter.api.services import Services
 from homemeter.integrations.influxdb.config import InfluxDbConfig
 from homemeter.integrations.mqtt.config import MqttConfig
+from homemeter.logs import iso_time
 from homemeter.store.config import AppConfig
 from homemeter.store.secrets import PLACEHOLDER, unmask
 

@@ -15,7 +15,7 @@ from homemeter.api.responses import ApiError, JSONBytes, read_json, success
 from homemeter.api.routing import Endpoint
 from homemeter.api.services import Services
 from homemeter.log_control import LEVELS, LevelName, LogControl, UdpLogConfig, device_level
-from homemeter.logs import LogEntry
+from homemeter.logs import LogEntry, iso_time
 
 TAG = "Logging"
 PYTHON_LEVELS = logging.getLevelNamesMapping()
@@ -39,13 +39,11 @@ def log_line(entry: LogEntry, started: float, pid: int) -> str:
 
     The log page splits on "] " and needs six parts; the device's `Core N` is our process id.
     """
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(entry.created))
-    millis = int(entry.created % 1 * 1000)
     elapsed = max(0, int((entry.created - started) * 1000))
     level = device_level(PYTHON_LEVELS.get(entry.level, 0))
     message = entry.message.replace("\n", "\\n")  # one entry per line
     return (
-        f"[{stamp}.{millis:03d}Z] [{elapsed} ms] [{level:<7}] [pid {pid}] "
+        f"[{iso_time(entry.created)}] [{elapsed} ms] [{level:<7}] [pid {pid}] "
         f"[{entry.logger}:{entry.function}] {message}"
     )
 

@@ -17,13 +17,14 @@ from homemeter import host
 from homemeter.api.responses import ApiError, JSONBytes, read_json, success, validate
 from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
-from homemeter.api.system_info import SystemInfo, SystemInfoReader, iso_time
+from homemeter.api.system_info import SystemInfo, SystemInfoReader
 from homemeter.issues import GLOBAL
+from homemeter.logs import iso_time
 from homemeter.meter.sources.simulator import default_channel_configs
 from homemeter.store.config import AppConfig
 from homemeter.store.files import FILES_DIR
 
-__all__ = ["endpoints", "iso_time"]
+__all__ = ["endpoints"]
 
 TAG = "System"
 RESTART_LOCKED = (
