@@ -55,6 +55,8 @@ def test_ota_is_idle_and_cannot_roll_back(service: RunningService) -> None:
     assert status["status"] == "idle" and status["canRollback"] is False
     assert status["currentVersion"] == __version__
     assert re.fullmatch(r"[0-9a-f]{32}", status["currentMD5"])
+    # One build identity: the OTA page and system/info name the same MD5.
+    assert status["currentMD5"] == service.get(f"{API}/system/info").json()["static"]["firmware"]["sketchMD5"]
     assert (status["progress"], status["progressPercent"], status["hasError"]) == (0, 0.0, False)
     response = service.request("POST", f"{API}/ota/rollback")
     assert response.status_code == 400 and response.json()["error"] == "Rollback not possible"

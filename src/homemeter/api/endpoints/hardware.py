@@ -8,16 +8,13 @@ No endpoint here answers success for something that did not happen.
 
 from __future__ import annotations
 
-import hashlib
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homemeter import __version__
+from homemeter import __version__, host
 from homemeter.api.responses import ApiError, JSONBytes, merge, read_json, require_fields, success, validate
 from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
@@ -93,17 +90,6 @@ class CpuSamples(BaseModel):
     core1: list[int] | None = Field(None, description="absent unless core 1 was requested")
 
 
-@cache
-def code_md5() -> str:
-    """MD5 over the installed package's sources: what identifies this build (the sketch MD5)."""
-    digest = hashlib.md5(usedforsecurity=False)
-    root = Path(__file__).resolve().parents[2]
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def _cpu_query(request: Request) -> tuple[int, tuple[int, ...]]:
     raw = request.query_params.get("lastSeconds")
     seconds = DEFAULT_CPU_SECONDS
@@ -162,7 +148,7 @@ async def ota_status(request: Request) -> Response:
             "remaining": 0,
             "progressPercent": 0.0,
             "currentVersion": __version__,
-            "currentMD5": code_md5(),
+            "currentMD5": host.build().md5,  # the same build MD5 system/info shows
         }
     )
 
