@@ -1,7 +1,7 @@
-"""Wiring and lifecycle: build the source, meter and stores, run every consumer, shut down cleanly.
+"""Wiring and lifecycle: build the source, meter and stores, run every component, shut down cleanly.
 
-Shutdown order matters for energy: consumers stop first, then the meter publishes its final
-snapshot, then the energy store saves it.
+Shutdown order matters for energy: HTTP and the meter stop first, the meter publishes its final
+snapshot, the components stop in reverse order, and the energy persister (entered first) saves last.
 """
 
 from __future__ import annotations
@@ -22,44 +22,41 @@ from pathlib import Path
 import uvicorn
 
 from homemeter.api.app import build_app
-from homemeter.api.services import Services
+from homemeter.api.services import RequestStats, Services
+from homemeter.component import ComponentFactory, Components, Context
+from homemeter.config.app import AppConfig
+from homemeter.config.settings import Settings
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
 from homemeter.integrations.modbus.service import ModbusService
-from homemeter.issues import IssueRegistry
-from homemeter.log_control import LogControl
-from homemeter.logs import RingHandler
-from homemeter.meter.channel import ChannelConfig
+from homemeter.logs.control import LogControl
+from homemeter.logs.ring import RingHandler
 from homemeter.meter.clock import MeterClock
+from homemeter.meter.payloads import SnapshotBytes, meter_values
 from homemeter.meter.sampler import Meter
 from homemeter.meter.source import SampleSource
-from homemeter.meter.sources.simulator import HouseholdSimulator, default_channel_configs
-from homemeter.restart import Restart
-from homemeter.store.config import AppConfig, ConfigService, ConfigStore
+from homemeter.meter.sources.simulator import HouseholdSimulator
+from homemeter.store.config import Applier, ConfigService, ConfigStore
 from homemeter.store.credentials import CREDENTIALS_FILE, CredentialStore, generate_password
 from homemeter.store.energy_store import EnergyStore
 from homemeter.store.files import FILES_DIR
 from homemeter.store.identity import device_id
+from homemeter.store.persister import EnergyPersister
 from homemeter.store.run_state import record_clean_stop, record_start
+from homemeter.system.cpu_load import CpuHistory
+from homemeter.system.issues import IssueRegistry
+from homemeter.system.restart import Restart
 
 log = logging.getLogger(__name__)
 
+#: Everything that runs beside the meter, in start order. They stop in reverse order: the energy
+#: persister, first here, saves the final totals last. A new consumer is one module and one line.
+COMPONENTS: tuple[ComponentFactory, ...] = (
+    EnergyPersister,
+    ModbusService,
+)
+
 PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"
 HTTP_GRACE_S = 5  # s a stop waits for HTTP requests in flight
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Run-time options (command line or HOMEMETER_* environment variables)."""
-
-    data_dir: Path
-    bind: str = "0.0.0.0"
-    http_port: int = 80
-    modbus_port: int | None = None  # None: the configuration's (default 502)
-    mdns: bool = True
-    source: str = "simulator"
-    seed: int = 0
-    speed: float = 1.0
-    channels: int = 17
 
 
 def prepare_data_dir(path: Path) -> None:
@@ -103,12 +100,6 @@ def make_source(settings: Settings) -> SampleSource:
     )
 
 
-def fit_channels(config: AppConfig, count: int) -> tuple[ChannelConfig, ...]:
-    """The stored table resized to `count` channels (new ones get factory defaults)."""
-    have = config.channels[:count]
-    return have + tuple(default_channel_configs(count)[len(have) :])
-
-
 def ensure_credentials(store: CredentialStore) -> None:
     """Set the admin password on first start: from the environment, else generated and shown once."""
     if store.load() is not None:
@@ -133,40 +124,8 @@ class _EmbeddedUvicorn(uvicorn.Server):
         yield
 
 
-class EnergyPersister:
-    """Saves the latest snapshot's energy totals every `interval` seconds and once at the end."""
-
-    def __init__(self, store: EnergyStore, meter: Meter, interval: float, issues: IssueRegistry) -> None:
-        self._store = store
-        self._meter = meter
-        self.interval = interval
-        self._issues = issues
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.save()
-
-    async def save(self) -> None:
-        totals = {c.index: c.energy for c in self._meter.latest.channels}
-        try:
-            await asyncio.to_thread(self._store.save, totals)
-        except StoreError as err:
-            # Totals stay in memory and the next save retries: a full disk loses nothing yet.
-            log.error("energy save failed, will retry error=%s", err)
-            self._issues.raise_issue("energy_save_failing", f"Energy totals cannot be saved: {err}")
-        else:
-            self._issues.clear("energy_save_failing")
-
-
-def report_start_issues(issues: IssueRegistry, energy: EnergyStore, credentials: CredentialStore) -> None:
-    """Recoveries made during start are over, but the user should hear of them once."""
-    if energy.recovered_from is not None:
-        issues.event(
-            "energy_db_recovered",
-            f"The energy database was damaged and restored from its last good copy; "
-            f"the damaged file was kept as {energy.recovered_from}",
-        )
+def report_start_issues(issues: IssueRegistry, credentials: CredentialStore) -> None:
+    """A recovery made during start is over, but the user should hear of it once."""
     if credentials.mode_fixed_from is not None:
         issues.event(
             "credentials_mode_fixed",
@@ -175,22 +134,27 @@ def report_start_issues(issues: IssueRegistry, energy: EnergyStore, credentials:
         )
 
 
-def apply_to_meter(meter: Meter, old: AppConfig, new: AppConfig) -> None:
+def meter_applier(meter: Meter) -> Applier:
     """Configuration changes reach the meter live, without a restart."""
-    for before, after in zip(old.channels, new.channels, strict=True):
-        if before != after:
-            meter.apply_channel(after)
-    if old.sampleTime != new.sampleTime:
-        meter.set_sample_time(new.sampleTime)
+
+    async def apply(old: AppConfig, new: AppConfig) -> None:
+        for before, after in zip(old.channels, new.channels, strict=True):
+            if before != after:
+                await meter.apply_channel(after)
+        if old.sampleTime != new.sampleTime:
+            meter.set_sample_time(new.sampleTime)
+
+    return apply
 
 
-def open_config(settings: Settings) -> tuple[ConfigStore, AppConfig]:
+def open_config(settings: Settings, source: SampleSource) -> tuple[ConfigStore, AppConfig]:
     """The stored configuration, resized to `--channels` (and saved if that changed it)."""
     prepare_data_dir(settings.data_dir)
     (settings.data_dir / FILES_DIR).mkdir(exist_ok=True)
     config_store = ConfigStore(settings.data_dir)
-    config = config_store.load(lambda: default_channel_configs(settings.channels))
-    channels = fit_channels(config, settings.channels)
+    config = config_store.load(lambda: source.factory_channels(settings.channels))
+    have = config.channels[: settings.channels]
+    channels = have + source.factory_channels(settings.channels)[len(have) :]
     if channels != config.channels:
         config = config.model_copy(update={"channels": channels})
         config_store.save(config)
@@ -213,19 +177,21 @@ def http_server(services: Services) -> _EmbeddedUvicorn:
 
 @dataclass
 class Runtime:
-    """Everything one run owns; `serve()` builds it, runs its tasks and stops it in order."""
+    """Everything one run owns; `build_runtime` makes it, `serve` runs it and stops it in order."""
 
+    settings: Settings
     meter: Meter
     energy_store: EnergyStore
-    persister: EnergyPersister
+    components: Components
     services: Services
     http_sock: socket.socket
+    stop: asyncio.Event
 
 
 def build_runtime(settings: Settings, logs: RingHandler, stop: asyncio.Event) -> Runtime:
     """Open the stores, bind the HTTP port and wire the meter to every consumer (nothing runs yet)."""
-    config_store, config = open_config(settings)
     source = make_source(settings)
+    config_store, config = open_config(settings, source)
     # Ports first: a port in use must end the start with one line, before anything is logged.
     http_sock = bind_socket(settings.bind, settings.http_port, "HTTP", "--http-port")
     credentials = CredentialStore(settings.data_dir / CREDENTIALS_FILE)
@@ -236,26 +202,27 @@ def build_runtime(settings: Settings, logs: RingHandler, stop: asyncio.Event) ->
     meter = Meter(
         source, config.channels, totals, clock=MeterClock(settings.speed), sample_time_ms=config.sampleTime
     )
-    config_service = ConfigService(config_store, config)
-    config_service.subscribe(lambda old, new: apply_to_meter(meter, old, new))
     issues = IssueRegistry()
-    report_start_issues(issues, energy_store, credentials)
-    persister = EnergyPersister(energy_store, meter, config.energySaveInterval, issues)
+    report_start_issues(issues, credentials)
+    http_port = http_sock.getsockname()[1]
+    ctx = Context(settings, config, meter, issues, device_id(settings.data_dir), energy_store, http_port)
+    components = Components(COMPONENTS, ctx)
+    config_service = ConfigService(config_store, config)
     log_control = LogControl(logs)
-    config_service.subscribe(lambda old, new: log_control.apply_udp(new.udpLog))
-    modbus_overrides = {"bind": settings.bind} | (
-        {"port": settings.modbus_port} if settings.modbus_port is not None else {}
-    )
-    modbus = ModbusService(config.modbus, lambda: meter.latest, modbus_overrides)
-    config_service.subscribe(modbus.follow)
+    config_service.subscribe("meter", meter_applier(meter))
+    config_service.subscribe("logs", log_control.apply)
+    for component in components:
+        config_service.subscribe(component.name, component.apply)
     services = Services(
         meter=meter,
+        control=meter,
+        meter_values=SnapshotBytes(lambda: meter.latest, meter_values),
         config=config_service,
+        components=components,
+        factory_channels=source.factory_channels,
         credentials=credentials.current,  # cached: a password change applies to the next request
-        save_energy=persister.save,
-        device_id=device_id(settings.data_dir),
+        device_id=ctx.device_id,
         started_monotonic=time.monotonic(),
-        modbus=modbus,
         data_dir=settings.data_dir,
         credential_store=credentials,
         restart=Restart(stop),
@@ -263,48 +230,44 @@ def build_runtime(settings: Settings, logs: RingHandler, stop: asyncio.Event) ->
         issues=issues,
         logs=logs,
         start=start_info,
+        cpu=CpuHistory(),
+        stats=RequestStats(),
     )
-    return Runtime(meter, energy_store, persister, services, http_sock)
+    return Runtime(settings, meter, energy_store, components, services, http_sock, stop)
 
 
-async def serve(
-    settings: Settings, logs: RingHandler | None = None, stop: asyncio.Event | None = None
-) -> str | None:
-    """Run the service until SIGINT/SIGTERM (or `stop` is set); the restart reason, if one was asked."""
-    stop = stop or asyncio.Event()
-    rt = build_runtime(settings, logs or RingHandler(), stop)
+async def serve(rt: Runtime) -> str | None:
+    """Run until SIGINT/SIGTERM (or `rt.stop` is set); the restart reason, if one was asked."""
     svc = rt.services
     http = http_server(svc)
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():  # tests run serve() in a thread
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, rt.stop.set)
     try:
         async with contextlib.AsyncExitStack() as stack:
             stack.enter_context(svc.log_control)
             svc.log_control.apply_udp(svc.config.current.udpLog)
-            if svc.modbus is not None:
-                await stack.enter_async_context(svc.modbus)
+            await stack.enter_async_context(rt.components)
+            # Registered after the components: it runs first at exit, so they see the final snapshot.
+            stack.callback(rt.meter.publish)
             http_task = asyncio.create_task(http.serve(sockets=[rt.http_sock]), name="http")
             tasks = [
                 asyncio.create_task(rt.meter.run(), name="meter"),
-                asyncio.create_task(rt.persister.run(), name="energy-persister"),
                 asyncio.create_task(svc.cpu.run(), name="cpu-history"),
                 http_task,
             ]
             stack.push_async_callback(_cancel, tasks)
-            shown = "localhost" if settings.bind in ("0.0.0.0", "::") else settings.bind
-            print(f"homemeter: serving http://{shown}:{settings.http_port}/", flush=True)
-            await _until_stopped(stop, tasks)
+            shown = "localhost" if rt.settings.bind in ("0.0.0.0", "::") else rt.settings.bind
+            print(f"homemeter: serving http://{shown}:{rt.settings.http_port}/", flush=True)
+            await _until_stopped(rt.stop, tasks)
             # Graceful: stop accepting, let requests in flight finish (a client polling across a
             # restart sees a refused connection, never a 500 from a half-stopped service).
             http.should_exit = True
             await asyncio.wait([http_task], timeout=HTTP_GRACE_S + 1)
     finally:
-        rt.meter.publish()
-        await rt.persister.save()
         rt.energy_store.close()
-        record_clean_stop(settings.data_dir)
+        record_clean_stop(rt.settings.data_dir)
         log.info("stopped; energy totals saved")
     return svc.restart.reason
 
@@ -325,7 +288,11 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def run(settings: Settings, logs: RingHandler | None = None) -> None:
+async def _build_and_serve(settings: Settings, logs: RingHandler) -> str | None:
+    return await serve(build_runtime(settings, logs, asyncio.Event()))
+
+
+def run(settings: Settings, logs: RingHandler) -> None:
     """Blocking entry point used by the CLI; uses uvloop where available."""
     factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
     with contextlib.suppress(ImportError):  # uvloop is absent only off Linux
@@ -333,7 +300,7 @@ def run(settings: Settings, logs: RingHandler | None = None) -> None:
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        restart = runner.run(serve(settings, logs))
+        restart = runner.run(_build_and_serve(settings, logs))
     sys.stdout.flush()
     if restart is not None:
         print(f"homemeter: restarting ({restart})", flush=True)

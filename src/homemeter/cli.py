@@ -10,7 +10,7 @@ from pathlib import Path
 
 from homemeter import __version__
 from homemeter.errors import ConfigError, HomemeterError
-from homemeter.logs import setup_logging
+from homemeter.logs.ring import setup_logging
 
 EXIT_ERROR = 2  # any HomemeterError: the message says what to fix
 
@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command is None:
             args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "run"])
-        from homemeter.app import Settings, run
+        from homemeter.app import run
+        from homemeter.config.settings import Settings
 
         run(
             Settings(

@@ -26,3 +26,10 @@ class SourceUnavailable(HomemeterError):
 
 class PortInUse(HomemeterError):
     """A listening port cannot be bound."""
+
+
+class ConfigRejected(HomemeterError):
+    """A valid configuration change that a component cannot apply now (e.g. a port in use).
+
+    The API answers 409; the previous configuration stays in effect everywhere.
+    """

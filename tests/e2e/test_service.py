@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from homemeter.config.app import AppConfig
 from homemeter.meter.sources.simulator import default_channel_configs
-from homemeter.store.config import AppConfig, ConfigStore
+from homemeter.store.config import ConfigStore
 from tests.e2e.conftest import Service
 
 FAST = ("--speed", "600")  # ten simulated minutes per second

@@ -1,7 +1,8 @@
 """The whole service (`app.serve`) in a thread on free loopback ports, with a fresh data directory.
 
-Tests talk to it over real HTTP with Digest auth (requests) and real Modbus (pymodbus); `services`
-gives read access to what the HTTP layer sees, for assertions that compare against the meter.
+Tests talk to it over real HTTP with Digest auth (requests) and real Modbus (pymodbus); `runtime`
+is the handle `build_runtime` returned (meter, components, services), for assertions that compare
+against the meter.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from requests.auth import HTTPDigestAuth
 
 from homemeter import app as app_module
 from homemeter.api.services import Services
-from homemeter.app import Settings
-from tests.loopback import PASSWORD, free_port
+from homemeter.app import Runtime, build_runtime, serve
+from homemeter.config.settings import Settings
+from homemeter.logs.ring import RingHandler
+from tests.loopback import PASSWORD, free_port, wait_until
 
-__all__ = ["PASSWORD", "free_port"]
+__all__ = ["PASSWORD", "free_port", "wait_until"]
 
 
 @dataclass
@@ -36,7 +39,7 @@ class RunningService:
     thread: threading.Thread
     loop: asyncio.AbstractEventLoop
     stop_event: asyncio.Event
-    captured: dict[str, Any] = field(default_factory=dict)
+    runtime: Runtime
     session: requests.Session = field(default_factory=requests.Session)
 
     @property
@@ -45,9 +48,7 @@ class RunningService:
 
     @property
     def services(self) -> Services:
-        svc = self.captured["services"]
-        assert isinstance(svc, Services)
-        return svc
+        return self.runtime.services
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 10)
@@ -69,15 +70,6 @@ def start_service(
 ) -> RunningService:
     """Start `serve()` and wait until /api/v1/health answers."""
     monkeypatch.setenv(app_module.PASSWORD_ENV, PASSWORD)
-    captured: dict[str, Any] = {}
-    real_services = app_module.Services
-
-    def capture(*args: Any, **kwargs: Any) -> Services:
-        svc = real_services(*args, **kwargs)
-        captured["services"] = svc
-        return svc
-
-    monkeypatch.setattr(app_module, "Services", capture)
     settings = Settings(
         data_dir=data_dir,
         bind="127.0.0.1",
@@ -92,23 +84,28 @@ def start_service(
 
     def run() -> None:
         loop = asyncio.new_event_loop()
-        stop = asyncio.Event()
-        holder["loop"], holder["stop"] = loop, stop
-        ready.set()
+        asyncio.set_event_loop(loop)
+        holder["loop"] = loop
         try:
-            loop.run_until_complete(app_module.serve(settings, stop=stop))
+            runtime = build_runtime(settings, RingHandler(), asyncio.Event())
+            holder["runtime"] = runtime
+            ready.set()
+            loop.run_until_complete(serve(runtime))
         except BaseException as err:  # surfaced by the health wait below
             holder["error"] = err
+            ready.set()
         finally:
             loop.close()
 
     thread = threading.Thread(target=run, name="homemeter-under-test", daemon=True)
     thread.start()
-    ready.wait(5)
+    ready.wait(15)
+    if "error" in holder:
+        raise AssertionError(f"service failed to start: {holder['error']!r}")
+    runtime = holder["runtime"]
     running = RunningService(
-        data_dir, settings.http_port, settings.modbus_port or 0, thread,
-        holder["loop"], holder["stop"], captured,
-    )  # fmt: skip
+        data_dir, settings.http_port, settings.modbus_port or 0, thread, holder["loop"], runtime.stop, runtime
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if "error" in holder:

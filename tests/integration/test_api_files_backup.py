@@ -19,9 +19,9 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from homemeter.store.config import AppConfig
+from homemeter.config.app import AppConfig
+from homemeter.config.secrets import PLACEHOLDER
 from homemeter.store.credentials import CREDENTIALS_FILE
-from homemeter.store.secrets import PLACEHOLDER
 from tests.integration.conftest import PASSWORD, RunningService, start_service
 
 API = "/api/v1"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from homemeter import __version__
-from homemeter.store.hardware import Ade7953Calibration
+from homemeter.config.hardware import Ade7953Calibration
 from tests.integration.conftest import RunningService
 
 API = "/api/v1"

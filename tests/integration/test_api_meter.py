@@ -118,10 +118,13 @@ def test_put_channels_is_all_or_nothing(service: RunningService) -> None:
     assert channel(service, 8)["label"] == "Garage"
 
 
-def test_channel_reset_restores_defaults(service: RunningService) -> None:
-    service.request("PATCH", f"{API}/channel", json={"index": 10, "label": "Changed"})
+def test_channel_reset_restores_the_first_start_table(service: RunningService) -> None:
+    # One definition of the factory table: reset gives back what the first start had.
+    first = channel(service, 10)
+    service.request("PATCH", f"{API}/channel", json={"index": 10, "label": "Changed", "role": "pv"})
+    assert channel(service, 10)["label"] == "Changed"
     assert service.request("POST", f"{API}/channel/reset?index=10").status_code == 200
-    assert channel(service, 10)["label"] == "Channel 10"
+    assert channel(service, 10) == first
     assert service.request("POST", f"{API}/channel/reset").status_code == 400
 
 

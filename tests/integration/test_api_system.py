@@ -17,10 +17,11 @@ import pytest
 import requests
 from requests.auth import HTTPDigestAuth
 
-from homemeter import __version__, host
+from homemeter import __version__
 from homemeter.store.credentials import CREDENTIALS_FILE
 from homemeter.store.energy_store import EnergyStore
 from homemeter.store.files import FILES_DIR
+from homemeter.system import host
 from tests.integration.conftest import PASSWORD, RunningService, start_service
 
 API = "/api/v1"

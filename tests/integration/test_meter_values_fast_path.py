@@ -8,7 +8,7 @@ import orjson
 import requests
 from requests.auth import HTTPDigestAuth
 
-from homemeter.api.meter_values import channel_values
+from homemeter.meter.payloads import channel_values
 from tests.integration.conftest import RunningService
 
 PATH = "/api/v1/ade7953/meter-values"

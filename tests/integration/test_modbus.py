@@ -15,10 +15,10 @@ import pytest
 import uvloop
 from pymodbus.client import AsyncModbusTcpClient
 
+from homemeter.config.modbus import ModbusConfig
+from homemeter.config.roles import AGGREGATE_ROLES, Phase, Role
 from homemeter.errors import PortInUse
-from homemeter.integrations.modbus.config import ModbusConfig
 from homemeter.integrations.modbus.server import ModbusServer
-from homemeter.meter.roles import AGGREGATE_ROLES, Phase, Role
 from homemeter.meter.snapshot import ChannelReading, MeterSnapshot, RoleAggregate, round_half_away
 
 CHANNELS = 17

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from homemeter.config.channel import ChannelConfig
 from homemeter.errors import SourceUnavailable
 from homemeter.meter.source import Measurement
 
@@ -23,6 +24,14 @@ class ConstantSource:
     reactive: float = 0.0
     fail_every: int = 0
     calls: list[tuple[int, float]] = field(default_factory=list)
+    selected: list[int] = field(default_factory=list)
+    blocking = False
+
+    def factory_channels(self, count: int) -> tuple[ChannelConfig, ...]:
+        return tuple(ChannelConfig.default(i) for i in range(count))
+
+    def select(self, channel: int) -> None:
+        self.selected.append(channel)
 
     def advance(self, at: float) -> None:
         pass

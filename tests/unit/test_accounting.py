@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from homemeter.config.channel import ChannelConfig
+from homemeter.config.roles import Role
 from homemeter.meter.accounting import EnergyCounter
-from homemeter.meter.channel import ChannelConfig
 from homemeter.meter.clock import MeterClock
 from homemeter.meter.reading import process
-from homemeter.meter.roles import Role
 from homemeter.meter.sampler import Meter
 from tests.unit.sources import ConstantSource, measurement
 

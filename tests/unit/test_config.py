@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from homemeter.config.app import AppConfig
+from homemeter.config.channel import ChannelConfig
+from homemeter.config.roles import Role
 from homemeter.errors import ConfigError
-from homemeter.meter.channel import ChannelConfig
-from homemeter.meter.roles import Role
-from homemeter.store.config import AppConfig, ConfigStore
+from homemeter.store.config import ConfigStore
 
 
 def defaults() -> list[ChannelConfig]:

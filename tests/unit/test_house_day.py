@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from homemeter.config.roles import Role
 from homemeter.meter.clock import MeterClock
-from homemeter.meter.roles import Role
 from homemeter.meter.sampler import Meter
 from homemeter.meter.snapshot import MeterSnapshot
 from homemeter.meter.sources.simulator import HouseholdSimulator, default_channel_configs

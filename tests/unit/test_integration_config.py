@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from homemeter.config.app import AppConfig
+from homemeter.config.channel import ChannelConfig
+from homemeter.config.influxdb import InfluxDbConfig
+from homemeter.config.mqtt import MqttConfig
+from homemeter.config.secrets import PLACEHOLDER, unmask
 from homemeter.errors import ConfigError
-from homemeter.integrations.influxdb.config import InfluxDbConfig
-from homemeter.integrations.mqtt.config import MqttConfig
-from homemeter.meter.channel import ChannelConfig
-from homemeter.store.config import AppConfig, ConfigService, ConfigStore
-from homemeter.store.secrets import PLACEHOLDER, unmask
+from homemeter.store.config import ConfigService, ConfigStore
 
 
 def defaults() -> list[ChannelConfig]:
@@ -29,10 +30,10 @@ def test_a_file_written_before_these_sections_existed_still_loads(tmp_path: Path
     assert config.mqtt == MqttConfig() and config.influxdb == InfluxDbConfig()
 
 
-def test_secrets_are_clear_in_the_file_and_masked_in_every_other_dump(tmp_path: Path) -> None:
+async def test_secrets_are_clear_in_the_file_and_masked_in_every_other_dump(tmp_path: Path) -> None:
     store = ConfigStore(tmp_path)
     service = ConfigService(store, store.load(defaults))
-    service.update(influxdb=InfluxDbConfig(token=SecretStr("tok-123"), password=SecretStr("")))
+    await service.update(influxdb=InfluxDbConfig(token=SecretStr("tok-123"), password=SecretStr("")))
     assert json.loads(store.path.read_text())["influxdb"]["token"] == "tok-123"
     assert store.load(defaults).influxdb.token.get_secret_value() == "tok-123"
     dumped = service.current.model_dump(mode="json")["influxdb"]

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from homemeter.issues import MAX_ISSUES, IssueRegistry, State
+import pytest
+
+from homemeter.system.issues import MAX_ISSUES, IssueRegistry, Severity, State
 
 CODE = "energy_save_failing"
+
+
+def registry(**kwargs: object) -> IssueRegistry:
+    reg = IssueRegistry(**kwargs)  # type: ignore[arg-type]
+    reg.declare({CODE: Severity.ERROR, "energy_db_recovered": Severity.WARNING})
+    return reg
+
+
+def test_an_undeclared_code_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match="'no_such_code' was not declared"):
+        IssueRegistry().raise_issue("no_such_code", "x")
+
+
+def test_a_code_declared_with_two_severities_is_refused() -> None:
+    reg = registry()
+    reg.declare({CODE: Severity.ERROR})  # the same declaration again is fine
+    with pytest.raises(ValueError, match="different severities"):
+        reg.declare({CODE: Severity.WARNING})
 
 
 def states(registry: IssueRegistry) -> list[tuple[str, int, State]]:
@@ -12,7 +32,7 @@ def states(registry: IssueRegistry) -> list[tuple[str, int, State]]:
 
 
 def test_an_unacked_issue_stays_listed_after_it_clears_until_acked() -> None:
-    reg = IssueRegistry(clock=lambda: 1000.0)
+    reg = registry(clock=lambda: 1000.0)
     reg.raise_issue(CODE, "disk full")
     reg.raise_issue(CODE, "disk still full")  # the same condition continuing: one occurrence
     [issue] = reg.issues()
@@ -27,7 +47,7 @@ def test_an_unacked_issue_stays_listed_after_it_clears_until_acked() -> None:
 
 
 def test_an_acked_active_issue_is_dropped_when_it_clears() -> None:
-    reg = IssueRegistry()
+    reg = registry()
     reg.raise_issue(CODE, "disk full")
     assert reg.ack(CODE)
     assert states(reg) == [(CODE, 255, State.ACTIVE_ACKED)]
@@ -38,7 +58,7 @@ def test_an_acked_active_issue_is_dropped_when_it_clears() -> None:
 
 
 def test_channel_scope_and_the_limit() -> None:
-    reg = IssueRegistry()
+    reg = registry()
     reg.event("energy_db_recovered", "restored")
     for channel in range(MAX_ISSUES + 5):
         reg.raise_issue(CODE, "x", channel)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import logging
 
-from homemeter.log_control import LogControl, device_level
-from homemeter.logs import ConsoleHandler, RingHandler
+from homemeter.logs.control import LogControl, device_level
+from homemeter.logs.ring import ConsoleHandler, RingHandler
 
 
 def test_device_level_names() -> None:

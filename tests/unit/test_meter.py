@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from homemeter.meter.roles import AGGREGATE_ROLES, Role
+from homemeter.config.roles import AGGREGATE_ROLES, Role
 from homemeter.meter.snapshot import EnergyTotals
 from tests.unit.sources import ConstantSource
 from tests.unit.test_accounting import START, make_meter
@@ -54,22 +54,22 @@ def test_role_aggregates_sum_active_channels_of_the_role() -> None:
     assert snap.aggregate(Role.BATTERY).apparent_power == 0.0
 
 
-def test_role_change_resets_that_channels_energy_only() -> None:
+async def test_role_change_resets_that_channels_energy_only() -> None:
     meter = make_meter(ConstantSource(power={0: 1000.0, 1: 500.0, 2: 500.0}))
     meter.simulate(360.0)
     cfg = meter.channels[1].model_copy(update={"role": Role.PV})
-    meter.apply_channel(cfg)
+    await meter.apply_channel(cfg)
     snap = meter.latest
     assert snap.channels[1].active_energy_imported == 0.0
     assert snap.channels[2].active_energy_imported == pytest.approx(50.0, rel=1e-2)
 
 
-def test_activated_channel_counts_energy_only_from_activation() -> None:
+async def test_activated_channel_counts_energy_only_from_activation() -> None:
     meter = make_meter(ConstantSource(power={0: 1000.0, 1: 1000.0}), n=2)
-    meter.apply_channel(meter.channels[1].model_copy(update={"active": False}))
+    await meter.apply_channel(meter.channels[1].model_copy(update={"active": False}))
     meter.simulate(3600.0)
     assert meter.latest.channels[1].active_energy_imported == 0.0
-    meter.apply_channel(meter.channels[1].model_copy(update={"active": True}))
+    await meter.apply_channel(meter.channels[1].model_copy(update={"active": True}))
     meter.simulate(1800.0)
     assert meter.latest.channels[1].active_energy_imported == pytest.approx(500.0, rel=2e-3)
 

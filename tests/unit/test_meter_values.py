@@ -11,7 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Scope
 
-from homemeter.api.meter_values import FastRoute, SnapshotBytes, meter_values
+from homemeter.api.meter_values import FastRoute
+from homemeter.meter.payloads import SnapshotBytes, meter_values
 from homemeter.api.responses import JSONBytes
 from homemeter.meter.snapshot import MeterSnapshot
 from tests.unit.sources import ConstantSource

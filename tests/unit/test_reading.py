@@ -7,9 +7,9 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from homemeter.meter.channel import ChannelConfig
+from homemeter.config.channel import ChannelConfig
+from homemeter.config.roles import Phase, Role
 from homemeter.meter.reading import process
-from homemeter.meter.roles import Phase, Role
 from tests.unit.sources import measurement
 
 powers = st.floats(-30_000, 30_000, allow_nan=False)

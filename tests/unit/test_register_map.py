@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from homemeter.config.roles import AGGREGATE_ROLES, Phase, Role
 from homemeter.integrations.modbus.image import RegisterImage, RegisterLayout
 from homemeter.integrations.modbus.register_map import (
     CSV_COLUMNS,
@@ -22,7 +23,6 @@ from homemeter.integrations.modbus.register_map import (
     register_map_csv,
     register_map_json,
 )
-from homemeter.meter.roles import AGGREGATE_ROLES, Phase, Role
 from homemeter.meter.snapshot import ChannelReading, MeterSnapshot, RoleAggregate
 
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from homemeter.meter.channel import MAX_CHANNELS, check_channel_set
-from homemeter.meter.roles import Role
+from homemeter.config.channel import MAX_CHANNELS, check_channel_set
+from homemeter.config.roles import Role
 from homemeter.meter.source import Measurement, SampleSource
 from homemeter.meter.sources.simulator import (
     BATTERY_MAX_W,

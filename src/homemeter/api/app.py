@@ -27,12 +27,13 @@ from homemeter.api.endpoints import (
     modbus,
     system,
 )
-from homemeter.api.meter_values import FastRoute, SnapshotBytes, meter_values
+from homemeter.api.meter_values import FastRoute
 from homemeter.api.openapi import openapi_document
 from homemeter.api.request_counter import RequestCounter
 from homemeter.api.responses import ApiError, JSONBytes, error_response
 from homemeter.api.routing import API, Endpoint, routes
 from homemeter.api.services import Services
+from homemeter.errors import ConfigRejected
 
 AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (
     system.endpoints,
@@ -74,6 +75,11 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.message, exc.headers)
 
 
+async def _rejected(request: Request, exc: Exception) -> Response:
+    """A component refused a valid change (e.g. a port in use): nothing changed anywhere."""
+    return error_response(409, f"{exc}; the previous settings stay in effect")
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
@@ -105,12 +111,11 @@ def build_app(svc: Services) -> ASGIApp:
             Route("/docs", swagger, methods=["GET"]),
             Mount("/swagger-ui/static", StaticFiles(directory=swagger_ui_path), name="swagger"),
         ],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={ApiError: _api_error, ConfigRejected: _rejected, HTTPException: _http_error},
     )
     exempt = _public(table)
     # The meter-values poll skips the router (see FastRoute for why and the benchmark figure).
-    values = SnapshotBytes(lambda: svc.meter.latest, meter_values)
-    fast = FastRoute(app, f"{API}/ade7953/meter-values", values)
+    fast = FastRoute(app, f"{API}/ade7953/meter-values", svc.meter_values)
     guarded = DigestAuthMiddleware(fast, credentials=svc.credentials, exempt=exempt, limiter=FailureLimiter())
     return RequestCounter(guarded, svc.stats, exempt)
 

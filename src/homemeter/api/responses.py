@@ -13,7 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homemeter.store.config import describe
+from homemeter.config.app import describe
 
 T = TypeVar("T")
 

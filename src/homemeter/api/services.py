@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from homemeter.cpu_load import CpuHistory
-from homemeter.integrations.modbus.service import ModbusService
-from homemeter.issues import IssueRegistry
-from homemeter.log_control import LogControl
-from homemeter.logs import RingHandler
-from homemeter.meter.sampler import Meter
-from homemeter.restart import Restart
+from homemeter.component import Components, ComponentStatus
+from homemeter.config.channel import ChannelConfig
+from homemeter.logs.control import LogControl
+from homemeter.logs.ring import RingHandler
+from homemeter.meter.payloads import SnapshotBytes
+from homemeter.meter.view import MeterControl, MeterView
 from homemeter.store.config import ConfigService
 from homemeter.store.credentials import Credentials, CredentialStore
 from homemeter.store.run_state import StartInfo
+from homemeter.system.cpu_load import CpuHistory
+from homemeter.system.issues import IssueRegistry
+from homemeter.system.restart import Restart
 
 
 @dataclass
@@ -28,19 +30,30 @@ class RequestStats:
 
 @dataclass(frozen=True)
 class Services:
-    meter: Meter
-    config: ConfigService
+    meter: MeterView  # snapshots, counters
+    control: MeterControl  # channel changes, energy reset and restore
+    meter_values: SnapshotBytes  # the one cache of the meter-values body (REST and MQTT)
+    config: ConfigService  # every change goes through it: validated, applied live, saved
+    components: Components  # status of everything that runs beside the meter
+    factory_channels: Callable[[int], tuple[ChannelConfig, ...]]  # the source's first-start table
     credentials: Callable[[], Credentials]
-    save_energy: Callable[[], Awaitable[None]]
     device_id: str
     started_monotonic: float
     data_dir: Path  # files/ sandbox, backups
     credential_store: CredentialStore  # password changes; `credentials` reads its cache
     restart: Restart  # POST /system/restart and anything that must restart to take effect
     log_control: LogControl  # live log levels and UDP syslog forwarding
-    logs: RingHandler = field(default_factory=RingHandler)
-    stats: RequestStats = field(default_factory=RequestStats)
-    modbus: ModbusService | None = None  # None: no Modbus server in this process (unit tests)
-    start: StartInfo = field(default_factory=StartInfo)  # how the previous run ended (crash/info)
-    cpu: CpuHistory = field(default_factory=CpuHistory)  # app.py runs its sampler
-    issues: IssueRegistry = field(default_factory=IssueRegistry)  # GET /system/issues
+    logs: RingHandler
+    stats: RequestStats
+    start: StartInfo  # how the previous run ended (crash/info)
+    cpu: CpuHistory  # app.py runs its sampler
+    issues: IssueRegistry  # GET /system/issues
+
+    @property
+    def channel_count(self) -> int:
+        return len(self.meter.latest.channels)
+
+    def status(self, component: str) -> ComponentStatus | None:
+        """A component's status by name; None when this build has no such component."""
+        found = self.components.get(component)
+        return found.status() if found is not None else None

@@ -18,10 +18,10 @@ from typing import TypeVar
 import psutil
 from pydantic import BaseModel
 
-from homemeter import host
 from homemeter.api.services import Services
-from homemeter.cpu_load import CpuSample
-from homemeter.logs import iso_time
+from homemeter.system import host
+from homemeter.system.cpu_load import CpuSample
+from homemeter.timestamps import iso_time
 
 CPU_WINDOW_S = 60  # the per-core statistics cover the last minute of once-a-second samples
 CPU_BUSY = 80  # % above which a sample counts in samplesAboveThreshold

@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from homemeter.meter.channel import ChannelConfig
-from homemeter.meter.roles import Phase
+from homemeter.config.channel import ChannelConfig
+from homemeter.config.roles import Phase
 from homemeter.meter.source import Measurement
 
 # Range validation of the device: outside these a reading is discarded or zeroed.

@@ -12,14 +12,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 
+from homemeter.config.channel import ChannelConfig, check_channel_set
+from homemeter.config.roles import AGGREGATE_ROLES, Role
 from homemeter.errors import SourceUnavailable
 from homemeter.meter.accounting import EnergyCounter
-from homemeter.meter.channel import ChannelConfig, check_channel_set
 from homemeter.meter.clock import MeterClock
 from homemeter.meter.reading import ProcessedReading, process
-from homemeter.meter.roles import AGGREGATE_ROLES, Role
 from homemeter.meter.snapshot import ChannelReading, EnergyTotals, MeterSnapshot, RoleAggregate
 from homemeter.meter.source import SampleSource
+from homemeter.meter.view import EnergyListener
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ _DOUBLE_WEIGHT = (Role.GRID, Role.BATTERY)
 
 
 class Meter:
-    """Owns the channel state; everyone else reads `latest` or iterates `snapshots()`."""
+    """Owns the channel state; consumers see it as a `MeterView`, the API as a `MeterControl`."""
 
     def __init__(
         self,
@@ -60,7 +61,7 @@ class Meter:
         self._window_index = 0
         self._swrr = [0.0] * n
         self._weights = self._mux_weights()
-        self._mux_channel = self._pick_mux_channel()
+        self._mux_channel: int | None = None
         self._voltage = DEFAULT_VOLTAGE
         self._frequency: float | None = None
         self._raw_frequency = DEFAULT_FREQUENCY
@@ -68,6 +69,8 @@ class Meter:
         self.failures = 0
         self._seq = 0
         self._changed = asyncio.Event()
+        self._energy_listeners: list[EnergyListener] = []
+        self._mux_channel = self._pick_mux_channel()
         self.latest = self._build_snapshot(self._started)
 
     # ----------------------------------------------------------------- reading
@@ -150,6 +153,8 @@ class Meter:
                 best, best_value = i, value
         if best is not None:
             swrr[best] -= total
+            # Before the window starts: a hardware source switches its multiplexer now.
+            self._source.select(best)
         return best
 
     # ----------------------------------------------------------------- publishing
@@ -165,6 +170,8 @@ class Meter:
             grid_frequency=self._frequency if self._frequency is not None else self._raw_frequency,
             channels=channels,
             aggregates=tuple(RoleAggregate.of(role, channels) for role in AGGREGATE_ROLES),
+            readings=self.readings,
+            failures=self.failures,
         )
 
     def _channel_reading(self, i: int, line_voltage: float) -> ChannelReading:
@@ -224,14 +231,20 @@ class Meter:
                 log.warning("meter stalled, skipping windows=%d", behind)
                 self._next_window += behind * self._window_s
             due = self._next_window <= now
-            while self._next_window <= now:
-                self.step(self._next_window)
-                self._next_window += self._window_s
+            if due and self._source.blocking:
+                await asyncio.to_thread(self._catch_up, now)  # SPI/GPIO reads block: off the loop
+            elif due:
+                self._catch_up(now)
             if due:
                 self.publish()
             wait = clock.real_seconds(self._next_window - clock.now())
             floor = MIN_REAL_PERIOD if clock.speed > 1 else 0.0
             await asyncio.sleep(max(wait, floor))
+
+    def _catch_up(self, now: float) -> None:
+        while self._next_window <= now:
+            self.step(self._next_window)
+            self._next_window += self._window_s
 
     def simulate(self, seconds: float) -> None:
         """Run `seconds` of meter time as fast as possible (benchmarks, tests); then publish."""
@@ -242,13 +255,20 @@ class Meter:
         self.publish()
 
     # ----------------------------------------------------------------- commands
-    def apply_channel(self, cfg: ChannelConfig) -> None:
+    def on_energy_change(self, listener: EnergyListener) -> None:
+        """`listener` is awaited after every change of energy totals made by a command."""
+        self._energy_listeners.append(listener)
+
+    async def _announce(self) -> None:
+        self.publish()
+        for listener in self._energy_listeners:
+            await listener()
+
+    async def apply_channel(self, cfg: ChannelConfig) -> None:
         """A new configuration for one channel, live. A role change resets its energy (as the device)."""
         i = cfg.index
         old = self._configs[i]
         self._configs[i] = cfg
-        if cfg.role is not old.role:
-            self._energy[i] = EnergyCounter()
         if cfg.active and not old.active:
             self._last_read[i] = self._now()
             self._values[i] = None
@@ -256,18 +276,22 @@ class Meter:
         if not cfg.active:
             self._swrr[i] = 0.0
         self._weights = self._mux_weights()
-        self.publish()
+        if cfg.role is not old.role:
+            self._energy[i] = EnergyCounter()
+            await self._announce()
+        else:
+            self.publish()
 
-    def reset_energy(self, index: int | None = None) -> None:
+    async def reset_energy(self, index: int | None = None) -> None:
         """Zero one channel's counters, or all of them."""
         targets = range(len(self._energy)) if index is None else (index,)
         for i in targets:
             self._energy[i] = EnergyCounter()
-        self.publish()
+        await self._announce()
 
-    def set_energy(self, index: int, totals: EnergyTotals) -> None:
+    async def set_energy(self, index: int, totals: EnergyTotals) -> None:
         self._energy[index] = EnergyCounter.from_totals(totals)
-        self.publish()
+        await self._announce()
 
     def set_sample_time(self, sample_time_ms: int) -> None:
         self._window_s = sample_time_ms / 1000.0

@@ -1,7 +1,6 @@
 """Immutable snapshots: the only thing consumers (API, Modbus, MQTT, InfluxDB, UI) ever read.
 
-Only the meter builds them. `METER_VALUE_FIELDS` is the one definition of the meter-values schema:
-JSON key, attribute, unit and output rounding, in the device's key order.
+Only the meter builds them; what each value means is defined once in `quantities.py`.
 """
 
 from __future__ import annotations
@@ -10,38 +9,11 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from homemeter.meter.roles import AGGREGATE_ROLES, Phase, Role
+from homemeter.config.roles import AGGREGATE_ROLES, Phase, Role
+from homemeter.meter.quantities import ENERGY_ATTRS
 
 # A reading counts only with a plausible wall-clock time (2001..2100), as on the device.
 VALID_TIME_MS = (1_000_000_000_000, 4_102_444_800_000)
-
-
-@dataclass(frozen=True, slots=True)
-class Quantity:
-    """One published value: its JSON key, snapshot attribute, unit and output decimals."""
-
-    key: str
-    attr: str
-    unit: str
-    decimals: int
-    description: str
-
-
-METER_VALUE_FIELDS: tuple[Quantity, ...] = (
-    Quantity("voltage", "voltage", "V", 1, "RMS voltage (channel 0's line; x2 for split phase)"),
-    Quantity("current", "current", "A", 3, "RMS current, never negative"),
-    Quantity("activePower", "active_power", "W", 1, "Active power, signed per the role"),
-    Quantity("apparentPower", "apparent_power", "VA", 1, "Apparent power, never negative"),
-    Quantity("reactivePower", "reactive_power", "VAR", 1, "Reactive power, + inductive"),
-    Quantity("powerFactor", "power_factor", "", 3, "P/S signed by sign(P)*sign(Q), -1..1"),
-    Quantity("activeEnergyImported", "active_energy_imported", "Wh", 1, "Cumulative, + direction"),
-    Quantity("activeEnergyExported", "active_energy_exported", "Wh", 1, "Cumulative, - direction"),
-    Quantity("reactiveEnergyImported", "reactive_energy_imported", "VArh", 1, "Cumulative"),
-    Quantity("reactiveEnergyExported", "reactive_energy_exported", "VArh", 1, "Cumulative"),
-    Quantity("apparentEnergy", "apparent_energy", "VAh", 1, "Cumulative"),
-)
-
-ENERGY_ATTRS: tuple[str, ...] = tuple(q.attr for q in METER_VALUE_FIELDS[6:])
 
 
 def round_half_away(value: float, decimals: int) -> float:
@@ -147,6 +119,8 @@ class MeterSnapshot:
     grid_frequency: float  # Hz, filtered
     channels: tuple[ChannelReading, ...]
     aggregates: tuple[RoleAggregate, ...]  # in AGGREGATE_ROLES order
+    readings: int = 0  # accepted readings since start (the API's readingCount)
+    failures: int = 0  # discarded readings since start (readingCountFailure)
 
     def aggregate(self, role: Role) -> RoleAggregate:
         return self.aggregates[AGGREGATE_ROLES.index(role)]

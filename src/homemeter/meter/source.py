@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
+from homemeter.config.channel import ChannelConfig
+
 
 class Measurement(NamedTuple):
     """One channel over one line-cycle window, as a correctly oriented CT would see it.
@@ -28,7 +30,19 @@ class Measurement(NamedTuple):
 
 
 class SampleSource(Protocol):
-    """What the sampler needs from a measurement source."""
+    """What the sampler needs from a measurement source (simulator, ADE7953, a remote meter)."""
+
+    #: True when `measure` does blocking I/O (SPI, network): the meter then samples off the event loop.
+    blocking: bool
+
+    def factory_channels(self, count: int) -> tuple[ChannelConfig, ...]:
+        """The channel table of a first start (and of a factory reset) for `count` channels."""
+
+    def select(self, channel: int) -> None:
+        """The multiplexed channel the next `measure` of a channel other than 0 will read.
+
+        Called before that window starts, so hardware can switch its multiplexer and settle.
+        """
 
     def advance(self, at: float) -> None:
         """Move the source's own state (battery charge, appliance cycles) to time `at` (epoch s)."""

@@ -18,7 +18,7 @@ import sqlite3
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -26,13 +26,14 @@ from typing import IO, Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from homemeter.config.app import AppConfig, describe
+from homemeter.config.channel import MAX_CHANNELS, ChannelConfig
+from homemeter.config.secrets import unmask
 from homemeter.errors import HomemeterError
-from homemeter.logs import iso_time
-from homemeter.meter.channel import MAX_CHANNELS, ChannelConfig
 from homemeter.meter.snapshot import EnergyTotals
-from homemeter.store.config import CONFIG_FILE, AppConfig, describe
+from homemeter.store.config import CONFIG_FILE
 from homemeter.store.files import FILES_DIR, FileArea, UnsafePath, name_parts
-from homemeter.store.secrets import unmask
+from homemeter.timestamps import iso_time
 
 BACKUP_FORMAT = 1
 ENERGY_DB = "energy.db"
@@ -101,17 +102,20 @@ def check_document(doc: Any, device_id: str, version: str, force: bool) -> dict[
     return config
 
 
-def restore_config(doc: dict[str, Any], current: AppConfig, channel_count: int, where: str) -> AppConfig:
+def restore_config(
+    doc: dict[str, Any], current: AppConfig, factory: Sequence[ChannelConfig], where: str
+) -> AppConfig:
     """Validate a configuration object whole against the running one.
 
     Masked secrets keep the stored value; the channel table is fitted to the running channel count
-    (as at start); errors name the field, prefixed with `where`.
+    (missing channels get the `factory` table's, as at start); errors name the field, prefixed with
+    `where`.
     """
     doc = _keep_secrets(doc, current)
     channels = doc.get("channels")
     if isinstance(channels, list):
-        defaults = [ChannelConfig.default(i).model_dump(mode="json") for i in range(channel_count)]
-        doc["channels"] = channels[:channel_count] + defaults[len(channels) :]
+        defaults = [c.model_dump(mode="json") for c in factory]
+        doc["channels"] = channels[: len(factory)] + defaults[len(channels) :]
     try:
         return AppConfig.model_validate(doc)
     except ValidationError as err:

@@ -1,65 +1,29 @@
-"""The service configuration: one pydantic model per area, stored as one JSON file.
+"""The service configuration on disk (`config.json`) and live.
 
-The same models validate the file, are the REST bodies and generate the OpenAPI schema. The file is
+The file is
 replaced atomically; a file that does not validate stops the service with a message naming the field,
 and is never overwritten with defaults (energy lives elsewhere and is never touched by config).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from homemeter.errors import ConfigError
-from homemeter.integrations.influxdb.config import InfluxDbConfig
-from homemeter.integrations.modbus.config import ModbusConfig
-from homemeter.integrations.mqtt.config import MqttConfig
-from homemeter.log_control import UdpLogConfig
-from homemeter.meter.channel import MAX_CHANNELS, ChannelConfig, check_channel_set
+from homemeter.config.app import AppConfig, describe
+from homemeter.config.channel import ChannelConfig
+from homemeter.config.secrets import REVEAL
+from homemeter.errors import ConfigError, ConfigRejected
 from homemeter.store.atomic import write_atomic
-from homemeter.store.hardware import Ade7953Calibration, LedConfig
-from homemeter.store.secrets import REVEAL
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
-
-
-class AppConfig(BaseModel):
-    """Everything a user configures; wire names follow the device's JSON where one exists."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: int = 1
-    sampleTime: int = Field(200, ge=200, le=60_000, strict=True, description="ms per window")
-    energySaveInterval: float = Field(
-        10.0, ge=1.0, le=3600.0, description="seconds between energy saves to disk"
-    )
-    channels: tuple[ChannelConfig, ...]
-    modbus: ModbusConfig = ModbusConfig()
-    mqtt: MqttConfig = MqttConfig()
-    influxdb: InfluxDbConfig = InfluxDbConfig()
-    led: LedConfig = LedConfig()
-    ade7953: Ade7953Calibration = Ade7953Calibration()
-    udpLog: UdpLogConfig = UdpLogConfig()
-
-    @field_validator("channels")
-    @classmethod
-    def _consistent(cls, channels: tuple[ChannelConfig, ...]) -> tuple[ChannelConfig, ...]:
-        if not 1 <= len(channels) <= MAX_CHANNELS:
-            raise ValueError(f"between 1 and {MAX_CHANNELS} channels")
-        check_channel_set(channels, len(channels))
-        return channels
-
-
-def describe(err: ValidationError) -> str:
-    """One line per problem, each naming the field path: what the CLI and the API print."""
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(x) for x in e["loc"]) or "body"
-        parts.append(f"{where}: {e['msg']}")
-    return "; ".join(parts)
 
 
 class ConfigStore:
@@ -91,35 +55,54 @@ class ConfigStore:
         write_atomic(self.path, data, mode=0o600)
 
 
-Listener = Callable[[AppConfig, AppConfig], None]
+#: Applies a change live (`old`, `new`); raises `ConfigRejected` to refuse it with nothing changed.
+Applier = Callable[[AppConfig, AppConfig], Awaitable[None]]
 
 
 class ConfigService:
-    """The live configuration: validate a change whole, save it atomically, then tell listeners.
+    """The live configuration: validate a change whole, apply it everywhere, then save it.
 
-    Nothing is half applied: an invalid change raises before anything is written or notified.
+    Nothing is half applied: an invalid change raises before anything is touched; a change that one
+    applier refuses (`ConfigRejected`) or that cannot be written is undone in those already applied.
+    Changes are serialised, and the file is written off the event loop (fsync can take long).
     """
 
     def __init__(self, store: ConfigStore, config: AppConfig) -> None:
         self._store = store
         self.current = config
-        self._listeners: list[Listener] = []
+        self._appliers: list[tuple[str, Applier]] = []
+        self._lock = asyncio.Lock()
 
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def subscribe(self, name: str, applier: Applier) -> None:
+        self._appliers.append((name, applier))
 
-    def replace(self, config: AppConfig) -> AppConfig:
-        old = self.current
-        if config == old:
-            return old
-        self._store.save(config)
-        self.current = config
-        for listener in self._listeners:
-            listener(old, config)
-        return config
+    async def replace(self, config: AppConfig) -> AppConfig:
+        async with self._lock:
+            old = self.current
+            if config == old:
+                return old
+            done: list[tuple[str, Applier]] = []
+            try:
+                for name, applier in self._appliers:
+                    await applier(old, config)
+                    done.append((name, applier))
+                await asyncio.to_thread(self._store.save, config)
+            except BaseException:
+                for name, applier in reversed(done):
+                    await _undo(name, applier, config, old)
+                raise
+            self.current = config
+            return config
 
-    def update(self, **changes: object) -> AppConfig:
+    async def update(self, **changes: object) -> AppConfig:
         """A new configuration with some top-level fields replaced (validated whole)."""
         doc = self.current.model_dump()
         doc.update(changes)
-        return self.replace(AppConfig.model_validate(doc))
+        return await self.replace(AppConfig.model_validate(doc))
+
+
+async def _undo(name: str, applier: Applier, new: AppConfig, old: AppConfig) -> None:
+    try:
+        await applier(new, old)
+    except ConfigRejected as err:  # the old settings no longer fit either (e.g. port taken since)
+        log.error("could not restore previous settings of %s: %s", name, err)

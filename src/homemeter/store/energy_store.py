@@ -1,5 +1,9 @@
 """Energy totals on disk: SQLite in WAL mode, fsync'd on every save, with a verified backup copy.
 
+`EnergyStore` is the one owner of the database: every access (periodic and signalled saves, the
+history archive) runs on its single writer thread under one lock, so concurrent saves never meet
+inside SQLite ("cannot start a transaction within a transaction").
+
 After `kill -9` or a power cut the totals restart from the last committed save: never lower than
 that, never reset. A damaged database is detected at start (integrity check), moved aside and
 replaced by the last good copy, which is refreshed after saves that passed a quick check.
@@ -7,37 +11,39 @@ replaced by the last good copy, which is refreshed after saves that passed a qui
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
 import sqlite3
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from homemeter.errors import StoreCorrupted, StoreError
+from homemeter.meter.quantities import ENERGY_COLUMNS
 from homemeter.meter.snapshot import EnergyTotals
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS energy (
-    channel INTEGER PRIMARY KEY,
-    active_imported REAL NOT NULL,
-    active_exported REAL NOT NULL,
-    reactive_imported REAL NOT NULL,
-    reactive_exported REAL NOT NULL,
-    apparent REAL NOT NULL,
-    saved_at REAL NOT NULL
+T = TypeVar("T")
+
+# Columns from the quantity table, in EnergyTotals order (active/reactive imported/exported, apparent).
+_COLUMNS = ", ".join(ENERGY_COLUMNS)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS energy (channel INTEGER PRIMARY KEY, "
+    + "".join(f"{c} REAL NOT NULL, " for c in ENERGY_COLUMNS)
+    + "saved_at REAL NOT NULL)"
 )
-"""
-_UPSERT = """
-INSERT INTO energy VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(channel) DO UPDATE SET
-    active_imported = excluded.active_imported, active_exported = excluded.active_exported,
-    reactive_imported = excluded.reactive_imported, reactive_exported = excluded.reactive_exported,
-    apparent = excluded.apparent, saved_at = excluded.saved_at
-"""
+_UPSERT = (
+    f"INSERT INTO energy (channel, {_COLUMNS}, saved_at) "
+    f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 2))}) "
+    "ON CONFLICT(channel) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*ENERGY_COLUMNS, "saved_at"))
+)
 BACKUP_EVERY = 6  # saves: with the default 10 s interval the good copy is at most a minute old
 
 
@@ -50,6 +56,19 @@ class EnergyStore:
         self._conn: sqlite3.Connection | None = None
         self._saves = 0
         self.recovered_from: str | None = None  # the damaged file's new name, after a recovery
+        self._lock = threading.RLock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="energy-db")
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(connection, *args)` on the writer thread, serialised with every other access."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._with_lock, fn, args)
+
+    async def save_totals(self, totals: Mapping[int, EnergyTotals]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._writer, self.save, totals)
+
+    def _with_lock(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self._lock:
+            return fn(self._require(), *args)
 
     def open(self) -> dict[int, EnergyTotals]:
         """Open (recovering a damaged file from the good copy) and return the stored totals."""
@@ -94,25 +113,24 @@ class EnergyStore:
 
     @staticmethod
     def _read(conn: sqlite3.Connection) -> dict[int, EnergyTotals]:
-        rows = conn.execute(
-            "SELECT channel, active_imported, active_exported, reactive_imported, "
-            "reactive_exported, apparent FROM energy"
-        ).fetchall()
+        rows = conn.execute(f"SELECT channel, {_COLUMNS} FROM energy").fetchall()
         return {int(r[0]): EnergyTotals(*(max(0.0, float(x)) for x in r[1:])) for r in rows}
 
     def save(self, totals: Mapping[int, EnergyTotals]) -> None:
         """Write every channel's totals in one committed transaction."""
-        conn = self._require()
-        now = time.time()
-        try:
-            with conn:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(_UPSERT, [(ch, *t.as_tuple(), now) for ch, t in sorted(totals.items())])
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot save energy totals to {self.path}: {err}") from err
-        self._saves += 1
-        if self._saves % BACKUP_EVERY == 0:
-            self._write_backup()
+        with self._lock:
+            conn = self._require()
+            now = time.time()
+            try:
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    rows = [(ch, *t.as_tuple(), now) for ch, t in sorted(totals.items())]
+                    conn.executemany(_UPSERT, rows)
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot save energy totals to {self.path}: {err}") from err
+            self._saves += 1
+            if self._saves % BACKUP_EVERY == 0:
+                self._write_backup()
 
     def _write_backup(self) -> None:
         """Copy the live database to `.bak` atomically, only if it passes a quick check."""
@@ -135,10 +153,12 @@ class EnergyStore:
 
     def close(self) -> None:
         """Refresh the good copy (a clean stop leaves both files equal) and close."""
-        if self._conn is not None:
-            self._write_backup()
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._write_backup()
+                self._conn.close()
+                self._conn = None
+        self._writer.shutdown(wait=True)
 
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:

@@ -24,6 +24,7 @@ from homemeter.api.responses import ApiError, JSONBytes, success
 from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
 from homemeter.api.uploads import check_length, is_multipart, uploaded_file
+from homemeter.config.app import AppConfig
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.backup import (
     ArchiveContent,
@@ -36,7 +37,6 @@ from homemeter.store.backup import (
     restore_config,
     write_archive,
 )
-from homemeter.store.config import AppConfig
 from homemeter.store.files import FILES_DIR, FileArea
 
 MAX_CONFIG_BACKUP = 256 * 1024
@@ -95,13 +95,11 @@ def _archive(data_dir: Path, config: AppConfig) -> IO[bytes]:
 async def _apply_archive(svc: Services, area: FileArea, content: ArchiveContent) -> None:
     moves = file_targets(content, area)  # may still reject: before anything is replaced
     if content.config is not None:
-        svc.config.replace(content.config)  # a role change zeroes energy: totals come after
+        await svc.config.replace(content.config)  # a role change zeroes energy: totals come after
     await asyncio.to_thread(install_files, moves)
     if content.energy is not None:
-        for index in range(svc.meter.channel_count):
-            svc.meter.set_energy(index, content.energy.get(index, EnergyTotals()))
-    if content.energy is not None or content.config is not None:
-        await svc.save_energy()  # restored totals, or totals a role change zeroed: make them stick
+        for index in range(svc.channel_count):
+            await svc.control.set_energy(index, content.energy.get(index, EnergyTotals()))
 
 
 def endpoints(svc: Services) -> list[Endpoint]:
@@ -109,7 +107,7 @@ def endpoints(svc: Services) -> list[Endpoint]:
     area = FileArea(svc.data_dir / FILES_DIR)
 
     def validate_config(doc: dict[str, Any], where: str) -> AppConfig:
-        return restore_config(doc, svc.config.current, svc.meter.channel_count, where)
+        return restore_config(doc, svc.config.current, svc.factory_channels(svc.channel_count), where)
 
     async def backup_configuration(request: Request) -> Response:
         now = time.time()
@@ -129,8 +127,7 @@ def endpoints(svc: Services) -> list[Endpoint]:
                 )
             except BackupRejected as err:
                 raise ApiError(400, str(err)) from err
-            svc.config.replace(config)
-            await svc.save_energy()  # a restored role change zeroed that channel: make it stick
+            await svc.config.replace(config)
         return success("Configuration restored successfully (masked passwords and tokens were kept)")
 
     async def backup_filesystem(request: Request) -> Response:

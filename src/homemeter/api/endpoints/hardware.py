@@ -14,12 +14,13 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homemeter import __version__, host
+from homemeter import __version__
 from homemeter.api.responses import ApiError, JSONBytes, merge, read_json, require_fields, success, validate
 from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
-from homemeter.cpu_load import HISTORY_SECONDS, CpuHistory
-from homemeter.store.hardware import Ade7953Calibration, LedConfig
+from homemeter.config.hardware import Ade7953Calibration, LedConfig
+from homemeter.system import host
+from homemeter.system.cpu_load import HISTORY_SECONDS, CpuHistory
 
 NO_FIRMWARE_UPDATE = (
     "Firmware upload is not available: homemeter is updated as a Python package (pip), not over the API"
@@ -212,7 +213,7 @@ def endpoints(svc: Services) -> list[Endpoint]:
             raise ApiError(400, "Missing or invalid brightness parameter: an integer 0-100")
         if value > 100:
             raise ApiError(400, "Brightness value out of range: 0-100")
-        svc.config.update(led=LedConfig(brightness=value))
+        await svc.config.update(led=LedConfig(brightness=value))
         return success("LED brightness updated successfully")
 
     async def get_ade7953(request: Request) -> Response:
@@ -221,7 +222,7 @@ def endpoints(svc: Services) -> list[Endpoint]:
     async def put_ade7953(request: Request) -> Response:
         doc = await read_json(request, 1024)
         require_fields(doc, Ade7953Calibration)
-        svc.config.update(ade7953=validate(Ade7953Calibration, doc))
+        await svc.config.update(ade7953=validate(Ade7953Calibration, doc))
         return success("ADE7953 configuration updated successfully")
 
     async def patch_ade7953(request: Request) -> Response:
@@ -229,11 +230,11 @@ def endpoints(svc: Services) -> list[Endpoint]:
         if not isinstance(doc, dict) or not set(doc) & set(Ade7953Calibration.model_fields):
             raise ApiError(400, "body: PATCH needs at least one ADE7953 configuration field")
         current = svc.config.current.ade7953.model_dump()
-        svc.config.update(ade7953=validate(Ade7953Calibration, merge(current, doc)))
+        await svc.config.update(ade7953=validate(Ade7953Calibration, merge(current, doc)))
         return success("ADE7953 configuration updated successfully")
 
     async def reset_ade7953(request: Request) -> Response:
-        svc.config.update(ade7953=Ade7953Calibration())
+        await svc.config.update(ade7953=Ade7953Calibration())
         return success("ADE7953 configuration reset successfully")
 
     E = Endpoint

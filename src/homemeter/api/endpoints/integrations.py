@@ -19,11 +19,11 @@ from starlette.responses import Response
 from homemeter.api.responses import ApiError, JSONBytes, read_json, require_fields, success, validate
 from homemeter.api.routing import Endpoint
 from homemeter.api.services import Services
-from homemeter.integrations.influxdb.config import InfluxDbConfig
-from homemeter.integrations.mqtt.config import MqttConfig
-from homemeter.logs import iso_time
-from homemeter.store.config import AppConfig
-from homemeter.store.secrets import PLACEHOLDER, unmask
+from homemeter.config.app import AppConfig
+from homemeter.config.influxdb import InfluxDbConfig
+from homemeter.config.mqtt import MqttConfig
+from homemeter.config.secrets import PLACEHOLDER, unmask
+from homemeter.timestamps import iso_time
 
 
 class GenericStatus(BaseModel):
@@ -70,7 +70,7 @@ class StatusClock:
         self._key = key
         self.since = time.time()
 
-    def __call__(self, old: AppConfig, new: AppConfig) -> None:
+    async def __call__(self, old: AppConfig, new: AppConfig) -> None:
         if getattr(old, self._key) != getattr(new, self._key):
             self.since = time.time()
 
@@ -86,18 +86,18 @@ def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
     """GET/PUT/PATCH config, POST config/reset and GET status for one integration."""
     # Until a publisher reports its own status, the only status change is a settings change.
     clock = StatusClock(section.key)
-    svc.config.subscribe(clock)
+    svc.config.subscribe(f"{section.key}-status", clock)
 
     def stored() -> BaseModel:
         current: BaseModel = getattr(svc.config.current, section.key)
         return current
 
-    def save(doc: dict[str, Any]) -> None:
+    async def save(doc: dict[str, Any]) -> None:
         try:
             new = validate(section.model, unmask(doc, stored()))
         except ApiError as err:
             raise ApiError(400, f"Invalid {section.title} configuration: {err.message}") from err
-        svc.config.update(**{section.key: new})
+        await svc.config.update(**{section.key: new})
 
     async def get_config(request: Request) -> Response:
         return JSONBytes(stored().model_dump(mode="json"))
@@ -105,7 +105,7 @@ def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
     async def put_config(request: Request) -> Response:
         doc = _object(await read_json(request, section.limit), section)
         require_fields(doc, section.model)
-        save(doc)
+        await save(doc)
         return success(f"{section.title} configuration updated successfully")
 
     async def patch_config(request: Request) -> Response:
@@ -113,11 +113,11 @@ def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
         if not doc:
             fields = ", ".join(section.model.model_fields)
             raise ApiError(400, f"body: no field to change; recognised fields: {fields}")
-        save(dict(stored()) | doc)  # dict(model): field values as they are, secrets still SecretStr
+        await save(dict(stored()) | doc)  # dict(model): field values as they are, secrets still SecretStr
         return success(f"{section.title} configuration updated successfully")
 
     async def reset_config(request: Request) -> Response:
-        svc.config.update(**{section.key: section.model()})
+        await svc.config.update(**{section.key: section.model()})
         return success(f"{section.title} configuration reset successfully")
 
     async def get_status(request: Request) -> Response:

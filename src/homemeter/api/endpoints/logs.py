@@ -14,8 +14,10 @@ from starlette.responses import PlainTextResponse, Response
 from homemeter.api.responses import ApiError, JSONBytes, read_json, success
 from homemeter.api.routing import Endpoint
 from homemeter.api.services import Services
-from homemeter.log_control import LEVELS, LevelName, LogControl, UdpLogConfig, device_level
-from homemeter.logs import LogEntry, iso_time
+from homemeter.config.udp_log import UdpLogConfig
+from homemeter.logs.control import LEVELS, LevelName, LogControl, device_level
+from homemeter.logs.ring import LogEntry
+from homemeter.timestamps import iso_time
 
 TAG = "Logging"
 PYTHON_LEVELS = logging.getLevelNamesMapping()
@@ -100,7 +102,7 @@ def endpoints(svc: Services) -> list[Endpoint]:
             raise ApiError(
                 400, "port: an integer 1..65535" if "port" in bad else "Invalid IP address format"
             ) from err
-        svc.config.update(udpLog=config)
+        await svc.config.update(udpLog=config)
         return success("UDP destination updated successfully")
 
     E = Endpoint

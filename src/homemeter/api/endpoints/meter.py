@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homemeter.api.meter_values import SnapshotBytes, channel_values, meter_values
 from homemeter.api.responses import (
     ApiError,
     JSONBytes,
@@ -23,9 +22,11 @@ from homemeter.api.responses import (
 )
 from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
-from homemeter.meter.channel import ChannelConfig
-from homemeter.meter.snapshot import METER_VALUE_FIELDS, EnergyTotals
-from homemeter.store.config import AppConfig
+from homemeter.config.app import AppConfig
+from homemeter.config.channel import ChannelConfig
+from homemeter.meter.payloads import channel_values
+from homemeter.meter.quantities import ENERGY_QUANTITIES, QUANTITIES
+from homemeter.meter.snapshot import EnergyTotals
 
 TAG = "ADE7953"
 NonNegative = Annotated[float, Field(strict=True, ge=0.0, allow_inf_nan=False)]
@@ -47,7 +48,7 @@ class MeterValues(BaseModel):
     apparentEnergy: float
 
 
-assert tuple(MeterValues.model_fields) == tuple(q.key for q in METER_VALUE_FIELDS)
+assert tuple(MeterValues.model_fields) == tuple(q.key for q in QUANTITIES)
 
 
 class ChannelMeterValues(BaseModel):
@@ -99,14 +100,13 @@ def _index(request: Request, count: int, required: bool = False) -> int | None:
 
 def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per endpoint
     meter = svc.meter
-    all_values = SnapshotBytes(lambda: meter.latest, meter_values)
 
     def count() -> int:
-        return meter.channel_count
+        return svc.channel_count
 
-    def set_channels(channels: tuple[ChannelConfig, ...]) -> AppConfig:
+    async def set_channels(channels: tuple[ChannelConfig, ...]) -> AppConfig:
         try:
-            return svc.config.update(channels=channels)
+            return await svc.config.update(channels=channels)
         except ValueError as err:  # pydantic's ValidationError is a ValueError
             raise ApiError(400, str(err).replace("\n", " ")) from err
 
@@ -114,7 +114,7 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         index = _index(request, count())
         if index is None:
             # 200 [] before the first reading: the device's 500 breaks Home Assistant's first refresh.
-            return JSONBytes(all_values.get())
+            return JSONBytes(svc.meter_values.get())
         return JSONBytes(channel_values(meter.latest.channels[index]))
 
     async def get_grid_frequency(request: Request) -> Response:
@@ -151,9 +151,7 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         channels = list(before)
         for cfg in updated:
             channels[cfg.index] = cfg
-        set_channels(tuple(channels))
-        if any(before[c.index].role is not c.role for c in updated):
-            await svc.save_energy()  # a role change zeroed that channel's energy: make it stick
+        await set_channels(tuple(channels))
 
     async def put_channel(request: Request) -> Response:
         cfg = _one_channel(await read_json(request, 512), partial=False)
@@ -178,8 +176,8 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         index = _index(request, count(), required=True)
         assert index is not None
         channels = list(svc.config.current.channels)
-        channels[index] = ChannelConfig.default(index)
-        set_channels(tuple(channels))
+        channels[index] = svc.factory_channels(count())[index]
+        await set_channels(tuple(channels))
         return success("ADE7953 channel data reset successfully")
 
     async def get_sample_time(request: Request) -> Response:
@@ -187,13 +185,12 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
 
     async def put_sample_time(request: Request) -> Response:
         body = validate(SampleTime, await read_json(request, 64))
-        svc.config.update(sampleTime=body.sampleTime)
+        await svc.config.update(sampleTime=body.sampleTime)
         return success("ADE7953 sample time updated successfully")
 
     async def reset_energy(request: Request) -> Response:
         index = _index(request, count())
-        meter.reset_energy(index)
-        await svc.save_energy()
+        await svc.control.reset_energy(index)
         if index is None:
             return success("ADE7953 energy values reset successfully")
         return success("ADE7953 energy values reset for channel")
@@ -203,8 +200,8 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         if body.channel >= count():
             raise ApiError(400, f"channel: must be 0..{count() - 1}")
         values = body.model_dump()
-        meter.set_energy(body.channel, EnergyTotals(*(values[q.key] for q in METER_VALUE_FIELDS[6:])))
-        await svc.save_energy()
+        totals = EnergyTotals(*(values[q.key] for q in ENERGY_QUANTITIES))
+        await svc.control.set_energy(body.channel, totals)
         return success("ADE7953 energy values updated successfully")
 
     async def not_on_linux(request: Request) -> Response:

@@ -19,8 +19,7 @@ from starlette.responses import Response
 from homemeter.api.responses import ApiError, JSONBytes, merge, read_json, require_fields, success, validate
 from homemeter.api.routing import Endpoint
 from homemeter.api.services import Services
-from homemeter.errors import PortInUse
-from homemeter.integrations.modbus.config import ModbusConfig
+from homemeter.config.modbus import ModbusConfig
 from homemeter.integrations.modbus.register_map import register_map_csv, register_map_json
 from homemeter.integrations.modbus.server import ModbusStatus
 
@@ -51,35 +50,35 @@ def _map_csv(channels: int) -> str:
 
 
 def _status(svc: Services) -> ModbusStatus:
-    if svc.modbus is not None:
-        return svc.modbus.status
+    """The component's status in the shape this endpoint has always had."""
+    status = svc.status("modbus")
     cfg = svc.config.current.modbus
-    return ModbusStatus("stopped", cfg.bind, cfg.port, 0, 0, 0, 0)
+    if status is None:
+        return ModbusStatus("stopped", cfg.bind, cfg.port, 0, 0, 0, 0)
+    d, n = status.details, status.counters
+    return ModbusStatus(
+        "listening" if d.get("listening") else "stopped",
+        d.get("bind", cfg.bind),
+        d.get("port", cfg.port),
+        d.get("clients", 0),
+        n.get("requests", 0),
+        n.get("errors", 0),
+        n.get("rejected", 0),
+    )
 
 
 async def _apply(svc: Services, new: ModbusConfig) -> None:
-    """Server first, then the stored config: a port that cannot be bound changes neither."""
-    old = svc.config.current.modbus
-    if svc.modbus is not None:
-        try:
-            await svc.modbus.apply(new)
-        except PortInUse as err:
-            raise ApiError(409, f"port: {err}; the previous settings stay in effect") from err
-    try:
-        svc.config.update(modbus=new)
-    except Exception:
-        if svc.modbus is not None:
-            await svc.modbus.apply(old)  # the file was not written: undo the live change too
-        raise
+    """Applied live, then stored; a port that cannot be bound changes neither (409)."""
+    await svc.config.update(modbus=new)
 
 
 def endpoints(svc: Services) -> list[Endpoint]:
     async def get_map(request: Request) -> Response:
-        return JSONBytes(_map_json(svc.meter.channel_count))
+        return JSONBytes(_map_json(svc.channel_count))
 
     async def get_map_csv(request: Request) -> Response:
         return Response(
-            _map_csv(svc.meter.channel_count),
+            _map_csv(svc.channel_count),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{CSV_NAME}"'},
         )

@@ -13,16 +13,15 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homemeter import host
 from homemeter.api.responses import ApiError, JSONBytes, read_json, success, validate
 from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
 from homemeter.api.system_info import SystemInfo, SystemInfoReader
-from homemeter.issues import GLOBAL
-from homemeter.logs import iso_time
-from homemeter.meter.sources.simulator import default_channel_configs
-from homemeter.store.config import AppConfig
+from homemeter.config.app import AppConfig
 from homemeter.store.files import FILES_DIR
+from homemeter.system import host
+from homemeter.system.issues import GLOBAL
+from homemeter.timestamps import iso_time
 
 __all__ = ["endpoints"]
 
@@ -164,8 +163,8 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         return JSONBytes((await asyncio.to_thread(info.read)).model_dump())
 
     async def statistics(request: Request) -> Response:
-        meter, counts = svc.meter, svc.logs.counts
-        modbus = svc.modbus.status if svc.modbus is not None else None
+        snap, counts = svc.meter.latest, svc.logs.counts
+        modbus = svc.status("modbus")
         logs = {key: counts.get(name, 0) for name, key in LOG_KEYS.items()}
         logs["verbose"] = sum(n for name, n in counts.items() if name not in LOG_KEYS)
         zero_mqtt = dict.fromkeys(MqttStats.model_fields, 0)
@@ -173,14 +172,14 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
             {
                 "ade7953": {
                     **dict.fromkeys(Ade7953Stats.model_fields, 0),  # no chip interrupts here
-                    "readingCount": meter.readings,
-                    "readingCountFailure": meter.failures,
+                    "readingCount": snap.readings,
+                    "readingCountFailure": snap.failures,
                 },
                 "mqtt": zero_mqtt,  # the publishers arrive in a later release
                 "customMqtt": {"messagesPublished": 0, "messagesPublishedError": 0},
                 "modbus": {
-                    "requests": modbus.requests if modbus else 0,
-                    "requestsError": modbus.errors if modbus else 0,
+                    "requests": modbus.counters.get("requests", 0) if modbus else 0,
+                    "requestsError": modbus.counters.get("errors", 0) if modbus else 0,
                 },
                 "influxdb": {"uploadCount": 0, "uploadCountError": 0},
                 "wifi": {"connection": 0, "connectionError": 0},  # the host manages the network
@@ -206,9 +205,8 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
             )
         if svc.restart.pending:
             raise ApiError(423, RESTART_LOCKED)
-        svc.config.replace(AppConfig(channels=tuple(default_channel_configs(svc.meter.channel_count))))
-        svc.meter.reset_energy()
-        await svc.save_energy()
+        await svc.config.replace(AppConfig(channels=svc.factory_channels(svc.channel_count)))
+        await svc.control.reset_energy()
         await asyncio.to_thread(_empty_dir, svc.data_dir / FILES_DIR)
         svc.logs.clear()
         # The wipe is done and applied live; the restart starts everything afresh, like the device.

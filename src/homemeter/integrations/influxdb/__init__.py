@@ -3,6 +3,6 @@
 This release has the configuration only; the writer comes later.
 """
 
-from homemeter.integrations.influxdb.config import InfluxDbConfig
+from homemeter.config.influxdb import InfluxDbConfig
 
 __all__ = ["InfluxDbConfig"]

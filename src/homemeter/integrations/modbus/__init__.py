@@ -4,7 +4,7 @@
 bytes; `server.py` answers FC03 with slices of that image.
 """
 
-from homemeter.integrations.modbus.config import ModbusConfig
+from homemeter.config.modbus import ModbusConfig
 from homemeter.integrations.modbus.register_map import (
     Register,
     register_map,

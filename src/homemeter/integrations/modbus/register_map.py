@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from homemeter.meter.channel import MAX_CHANNELS
-from homemeter.meter.roles import AGGREGATE_ROLES, Role
+from homemeter.config.channel import MAX_CHANNELS
+from homemeter.config.roles import AGGREGATE_ROLES, Role
 from homemeter.meter.snapshot import MeterSnapshot
 
 DType = Literal["uint64", "float32"]

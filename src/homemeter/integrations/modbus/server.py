@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, cast
 
+from homemeter.config.modbus import ModbusConfig
 from homemeter.errors import PortInUse
-from homemeter.integrations.modbus.config import ModbusConfig
 from homemeter.integrations.modbus.image import RegisterImage, RegisterLayout
 from homemeter.integrations.modbus.register_map import register_map
 from homemeter.meter.snapshot import MeterSnapshot

@@ -3,6 +3,6 @@
 This release has the configuration only; the publisher comes later.
 """
 
-from homemeter.integrations.mqtt.config import MqttConfig
+from homemeter.config.mqtt import MqttConfig
 
 __all__ = ["MqttConfig"]

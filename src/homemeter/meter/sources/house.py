@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from random import Random
 from typing import NamedTuple
 
-from homemeter.meter.channel import MAX_CHANNELS, ChannelConfig, CtSpecification
-from homemeter.meter.roles import Role
+from homemeter.config.channel import MAX_CHANNELS, ChannelConfig, CtSpecification
+from homemeter.config.roles import Role
 
 MINUTE = 60.0
 HOUR = 3_600.0

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from random import Random
 
-from homemeter.meter.channel import MAX_CHANNELS
-from homemeter.meter.roles import Role
+from homemeter.config.channel import MAX_CHANNELS, ChannelConfig
+from homemeter.config.roles import Role
 from homemeter.meter.source import Measurement
 from homemeter.meter.sources.house import (
     CIRCUITS,
@@ -158,6 +158,8 @@ class HouseholdSimulator:
     balance of the measured branches. Spare channels read zero current at line voltage.
     """
 
+    blocking = False  # pure computation, microseconds per window
+
     def __init__(self, seed: int = 0, channel_count: int = MAX_CHANNELS, longitude_deg: float = 10.0) -> None:
         check_channel_count(channel_count)
         self._seed = seed
@@ -206,6 +208,12 @@ class HouseholdSimulator:
         self._cache: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * channel_count
 
     # ------------------------------------------------------------------ SampleSource
+    def factory_channels(self, count: int) -> tuple[ChannelConfig, ...]:
+        return tuple(default_channel_configs(count))
+
+    def select(self, channel: int) -> None:
+        """No multiplexer to switch: every channel can be computed at any time."""
+
     def advance(self, at: float) -> None:
         """Move to `at`; a time earlier than the current state is ignored."""
         if at >= self._next_boundary:

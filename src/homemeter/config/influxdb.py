@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictStr
 
-from homemeter.store.secrets import Password, Token
+from homemeter.config.secrets import Password, Token
 
 Name = Annotated[StrictStr, Field(max_length=63)]
 

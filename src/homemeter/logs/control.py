@@ -8,7 +8,6 @@ of the syslog forwarder; the root logger lets through the lower of the two. Leve
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import logging.handlers
 import os
@@ -16,15 +15,14 @@ import socket
 from types import MappingProxyType, TracebackType
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from homemeter.logs import ConsoleHandler, RingHandler, iso_time
+from homemeter.config.app import AppConfig
+from homemeter.config.udp_log import DISABLED, UdpLogConfig
+from homemeter.logs.ring import ConsoleHandler, RingHandler
+from homemeter.timestamps import iso_time
 
 LevelName = Literal["VERBOSE", "DEBUG", "INFO", "WARNING", "ERROR", "FATAL"]
 # VERBOSE sits below DEBUG (nothing in homemeter logs that fine); FATAL is Python's CRITICAL.
 LEVELS = MappingProxyType({"VERBOSE": 5, "DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "FATAL": 50})
-SYSLOG_PORT = 514
-DISABLED = "0.0.0.0"
 
 
 def device_level(levelno: int) -> LevelName:
@@ -34,23 +32,6 @@ def device_level(levelno: int) -> LevelName:
         if value <= levelno:
             name = candidate  # type: ignore[assignment]  # keys are exactly LevelName
     return name
-
-
-class UdpLogConfig(BaseModel):
-    """Where log lines go as syslog datagrams (the device's `logs-udp-destination`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    destination: str = Field(DISABLED, description="IPv4 address; 0.0.0.0 disables forwarding")
-    port: int = Field(SYSLOG_PORT, ge=1, le=65535, description="UDP port (the device: always 514)")
-
-    @field_validator("destination")
-    @classmethod
-    def _ipv4(cls, value: str) -> str:
-        try:
-            return str(ipaddress.IPv4Address(value))
-        except ValueError as err:
-            raise ValueError("Invalid IP address format (dotted IPv4 expected)") from err
 
 
 class _SyslogFormatter(logging.Formatter):
@@ -128,6 +109,11 @@ class LogControl:
         if self._syslog is not None:
             self._syslog.setLevel(max(saved, logging.DEBUG))  # the device never sends VERBOSE
         self._root.setLevel(min(printed, saved))
+
+    async def apply(self, old: AppConfig, new: AppConfig) -> None:
+        """ConfigService applier: the UDP destination changes live."""
+        if old.udpLog != new.udpLog:
+            self.apply_udp(new.udpLog)
 
     def apply_udp(self, config: UdpLogConfig) -> None:
         """Start, move or stop forwarding; called at start and on every configuration change."""

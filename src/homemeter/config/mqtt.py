@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictStr, field_validator
 
-from homemeter.store.secrets import Password
+from homemeter.config.secrets import Password
 
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
 

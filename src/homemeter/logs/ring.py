@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TextIO
+
+from homemeter.timestamps import iso_time
 
 RING_SIZE = 2000
 
@@ -44,11 +45,6 @@ class RingHandler(logging.Handler):
 
     def clear(self) -> None:
         self.entries.clear()
-
-
-def iso_time(epoch: float) -> str:
-    """The device's timestamp format (ISO 8601 UTC with milliseconds): logs, API, backups."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
 
 
 def _quote(value: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -32,11 +32,9 @@ class State(StrEnum):
     CLEARED_UNACKED = "cleared_unacked"
 
 
-# Fixed per code, as on the device; homemeter's own codes for what a Linux service can detect.
-SEVERITY = MappingProxyType(
+#: Codes of the service itself; each component declares its own (`Component.issue_codes`).
+CORE_ISSUES = MappingProxyType(
     {
-        "energy_save_failing": Severity.ERROR,  # totals live only in memory until a save works
-        "energy_db_recovered": Severity.WARNING,  # started from the last good copy
         "credentials_mode_fixed": Severity.WARNING,  # the file was readable by others
     }
 )
@@ -74,17 +72,27 @@ class IssueRegistry:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._issues: dict[tuple[str, int], Issue] = {}
+        self._severity: dict[str, Severity] = dict(CORE_ISSUES)
+
+    def declare(self, codes: Mapping[str, Severity]) -> None:
+        """Make codes known with their fixed severity (a component's, at start)."""
+        for code, severity in codes.items():
+            if self._severity.setdefault(code, severity) is not severity:
+                raise ValueError(f"issue code {code!r} declared twice with different severities")
 
     def raise_issue(self, code: str, message: str, channel: int = GLOBAL) -> None:
         """The condition is present; raising an active issue again only updates its message."""
         now = int(self._clock())
         issue = self._issues.get((code, channel))
         if issue is None:
+            severity = self._severity.get(code)
+            if severity is None:
+                raise ValueError(f"issue code {code!r} was not declared (Component.issue_codes)")
             if len(self._issues) >= MAX_ISSUES:
                 log.warning("issue list full, not listing code=%s", code)
                 return
             self._issues[(code, channel)] = Issue(
-                code, channel, State.ACTIVE_UNACKED, SEVERITY[code], now, now, 1, message
+                code, channel, State.ACTIVE_UNACKED, severity, now, now, 1, message
             )
             return
         issue.message = message

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from homemeter.meter.roles import Phase, Role
+from homemeter.config.roles import Phase, Role
 
 #: The device's compile-time maximum; homemeter defaults to it.
 MAX_CHANNELS = 17

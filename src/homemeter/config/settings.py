@@ -1,0 +1,21 @@
+"""Run-time options: the command line (or HOMEMETER_* environment variables), not the stored file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-time options (command line or HOMEMETER_* environment variables)."""
+
+    data_dir: Path
+    bind: str = "0.0.0.0"
+    http_port: int = 80
+    modbus_port: int | None = None  # None: the configuration's (default 502)
+    mdns: bool = True
+    source: str = "simulator"
+    seed: int = 0
+    speed: float = 1.0
+    channels: int = 17

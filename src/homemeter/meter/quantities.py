@@ -1,0 +1,75 @@
+"""The one definition of every measured quantity of a channel.
+
+Each row carries what every consumer needs: the meter-values JSON key (the device's, in its key
+order), the snapshot attribute, the device's unit and output decimals, whether the Modbus blocks
+carry it, the Home Assistant unit, device class and state class (MQTT discovery, the Energy
+dashboard), and the energy store column. The meter-values payload, the register map, the energy store,
+MQTT discovery and InfluxDB fields are all generated from `QUANTITIES`; no second list exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    INSTANT = "instant"  # a value of the last window
+    ENERGY = "energy"  # a cumulative counter that only grows between resets
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    key: str  # meter-values JSON key, InfluxDB field name
+    attr: str  # ChannelReading / RoleAggregate attribute
+    unit: str  # the device's unit label ("" for the dimensionless power factor)
+    decimals: int  # the device's output rounding (half away from zero)
+    description: str
+    kind: Kind
+    modbus: bool  # in the per-channel register block (voltage is not: it is a general register)
+    ha_unit: str | None  # Home Assistant's unit of measurement (None: dimensionless)
+    device_class: str | None  # Home Assistant sensor device class (None: it has none that fits)
+    column: str | None = None  # energy store column (energies only)
+
+    @property
+    def state_class(self) -> str:
+        """Home Assistant state class: energies are `total_increasing` (the Energy dashboard needs it)."""
+        return "total_increasing" if self.kind is Kind.ENERGY else "measurement"
+
+
+_I, _E = Kind.INSTANT, Kind.ENERGY
+
+#: In the device's meter-values key order. Home Assistant has no device class for reactive or apparent
+#: energy: giving them `energy` with varh/VAh units fails its validation, so they have none.
+QUANTITIES: tuple[Quantity, ...] = (
+    Quantity("voltage", "voltage", "V", 1, "RMS voltage (channel 0's line; x2 for split phase)",
+             _I, False, "V", "voltage"),
+    Quantity("current", "current", "A", 3, "RMS current, never negative", _I, True, "A", "current"),
+    Quantity("activePower", "active_power", "W", 1, "Active power, signed per the role",
+             _I, True, "W", "power"),
+    Quantity("apparentPower", "apparent_power", "VA", 1, "Apparent power, never negative",
+             _I, True, "VA", "apparent_power"),
+    Quantity("reactivePower", "reactive_power", "VAR", 1, "Reactive power, + inductive",
+             _I, True, "var", "reactive_power"),
+    Quantity("powerFactor", "power_factor", "", 3, "P/S signed by sign(P)*sign(Q), -1..1",
+             _I, True, None, "power_factor"),
+    Quantity("activeEnergyImported", "active_energy_imported", "Wh", 1, "Cumulative, + direction",
+             _E, True, "Wh", "energy", "active_imported"),
+    Quantity("activeEnergyExported", "active_energy_exported", "Wh", 1, "Cumulative, - direction",
+             _E, True, "Wh", "energy", "active_exported"),
+    Quantity("reactiveEnergyImported", "reactive_energy_imported", "VARh", 1, "Cumulative",
+             _E, True, "varh", None, "reactive_imported"),
+    Quantity("reactiveEnergyExported", "reactive_energy_exported", "VARh", 1, "Cumulative",
+             _E, True, "varh", None, "reactive_exported"),
+    Quantity("apparentEnergy", "apparent_energy", "VAh", 1, "Cumulative",
+             _E, True, "VAh", None, "apparent"),
+)  # fmt: skip
+
+ENERGY_QUANTITIES: tuple[Quantity, ...] = tuple(q for q in QUANTITIES if q.kind is Kind.ENERGY)
+ENERGY_ATTRS: tuple[str, ...] = tuple(q.attr for q in ENERGY_QUANTITIES)
+ENERGY_COLUMNS: tuple[str, ...] = tuple(q.column or q.attr for q in ENERGY_QUANTITIES)
+
+
+def quantity(attr: str) -> Quantity:
+    """The row of a snapshot attribute."""
+    return next(q for q in QUANTITIES if q.attr == attr)
