@@ -12,8 +12,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Scope
 
 from homemeter.api.meter_values import FastRoute
-from homemeter.meter.payloads import SnapshotBytes, meter_values
 from homemeter.api.responses import JSONBytes
+from homemeter.meter.payloads import SnapshotBytes, meter_values
 from homemeter.meter.snapshot import MeterSnapshot
 from tests.unit.sources import ConstantSource
 from tests.unit.test_accounting import make_meter
