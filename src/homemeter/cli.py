@@ -6,11 +6,12 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from homemeter import __version__
 from homemeter.errors import ConfigError, HomemeterError
-from homemeter.logs.ring import setup_logging
+from homemeter.logs.ring import RingHandler, setup_logging
 
 EXIT_ERROR = 2  # any HomemeterError: the message says what to fix
 
@@ -34,6 +35,48 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(f"HOMEMETER_{name}", "").lower() in ("1", "true", "yes", "on")
 
 
+def _global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every command takes, before or after its name.
+
+    The top-level parser holds the defaults; each command's copy has none (SUPPRESS), so a value
+    given after the command name overrides one given before it and an absent one changes nothing.
+    """
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default(Path(_env("DATA_DIR", str(default_data_dir())))),
+        help=f"where configuration, credentials and energy totals live (default: {default_data_dir()})",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("logfmt", "json"),
+        default=default(_env("LOG_FORMAT", "logfmt")),
+        help="log lines as key=value pairs or JSON objects (default: logfmt)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        default=default(_env("LOG_LEVEL", "INFO")),
+        help="INFO is quiet: start-up, recoveries and problems only (default: INFO)",
+    )
+
+
+def add_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand that also accepts the global options (and lists them in its --help)."""
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, defaults=False)
+    command = sub.add_parser(name, parents=[common], help=summary, description=description)
+    command.set_defaults(command=name)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="homemeter",
@@ -46,27 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"homemeter {__version__}")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(_env("DATA_DIR", str(default_data_dir()))),
-        help="where configuration, credentials and energy totals live (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=("logfmt", "json"),
-        default=_env("LOG_FORMAT", "logfmt"),
-        help="log lines as key=value pairs or JSON objects (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        type=str.upper,
-        default=_env("LOG_LEVEL", "INFO"),
-        help="INFO is quiet: start-up, recoveries and problems only (default: %(default)s)",
-    )
+    _global_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", help="run the service (the default command)")
+    run = add_command(
+        sub,
+        "run",
+        "run the service (the default command)",
+        "Run the service until SIGINT/SIGTERM: sample the source, keep the energy totals on disk and "
+        "serve the REST API, the web UI and every enabled integration.",
+    )
     run.add_argument("--bind", default=_env("BIND", "0.0.0.0"), help="listen address (default: %(default)s)")
     run.add_argument(
         "--http-port",
@@ -113,11 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("CHANNELS", "17")),
         help="number of channels, 1..17: channel 0 plus N-1 multiplexed (default: %(default)s)",
     )
-    passwd = sub.add_parser(
+    add_command(
+        sub,
         "passwd",
-        help="set the admin password offline (reads it from HOMEMETER_ADMIN_PASSWORD or asks)",
+        "set the admin password offline (reads it from HOMEMETER_ADMIN_PASSWORD or asks)",
+        "Set the admin password in the data directory; only its digest hashes are stored. A running "
+        "service picks the new one up at its next restart.",
     )
-    passwd.set_defaults(command="passwd")
     return parser
 
 
@@ -125,53 +158,63 @@ def _int_or_none(value: str) -> int | None:
     return int(value) if value else None
 
 
-def _passwd(data_dir: Path) -> None:
+def _passwd(args: argparse.Namespace) -> None:
     from homemeter.app import PASSWORD_ENV, prepare_data_dir
     from homemeter.store.credentials import CREDENTIALS_FILE, CredentialStore
 
-    prepare_data_dir(data_dir)
+    prepare_data_dir(args.data_dir)
     password = os.environ.get(PASSWORD_ENV)
     if not password:
         password = getpass.getpass("new admin password: ")
         if password != getpass.getpass("again: "):
             raise ConfigError("the two passwords differ; nothing changed")
-    CredentialStore(data_dir / CREDENTIALS_FILE).set_password(password)
+    CredentialStore(args.data_dir / CREDENTIALS_FILE).set_password(password)
     print("homemeter: admin password changed (a running service picks it up on restart)")
+
+
+def _run(args: argparse.Namespace, ring: RingHandler) -> None:
+    from homemeter.app import run
+    from homemeter.config.settings import Settings
+
+    run(
+        Settings(
+            data_dir=args.data_dir,
+            bind=args.bind,
+            http_port=args.http_port,
+            modbus_port=args.modbus_port,
+            mdns=not args.no_mdns,
+            source=args.source,
+            seed=args.seed,
+            speed=args.speed,
+            channels=args.channels,
+        ),
+        ring,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "run"])
     ring = setup_logging(args.log_level, args.log_format)
     try:
-        if args.command == "passwd":
-            _passwd(args.data_dir)
-            return 0
-        if args.command is None:
-            args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "run"])
-        from homemeter.app import run
-        from homemeter.config.settings import Settings
-
-        run(
-            Settings(
-                data_dir=args.data_dir,
-                bind=args.bind,
-                http_port=args.http_port,
-                modbus_port=args.modbus_port,
-                mdns=not args.no_mdns,
-                source=args.source,
-                seed=args.seed,
-                speed=args.speed,
-                channels=args.channels,
-            ),
-            ring,
-        )
+        if args.command == "run":
+            _run(args, ring)
+        else:
+            COMMANDS[args.command](args)
     except HomemeterError as err:
         print(f"homemeter: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+#: The commands other than `run`, each a function of the parsed arguments (`add_command` declares it).
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "passwd": _passwd,
+}
 
 
 if __name__ == "__main__":
