@@ -121,6 +121,12 @@ def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
         return success(f"{section.title} configuration reset successfully")
 
     async def get_status(request: Request) -> Response:
+        # The component's own words when it has them (details "status" and "statusTime", epoch s).
+        status = svc.status(section.key)
+        if status is not None and "status" in status.details:
+            since = float(status.details.get("statusTime", status.since))
+            return JSONBytes({**status.details, "status": status.details["status"],
+                              "statusTimestamp": iso_time(int(since))})  # fmt: skip
         enabled = getattr(stored(), "enabled", False)
         text = section.waiting if enabled else "Disabled"
         return JSONBytes({"status": text, "statusTimestamp": iso_time(int(clock.since))})

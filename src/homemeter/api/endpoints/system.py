@@ -151,6 +151,12 @@ CONFIRM = Query(
 )
 
 
+def _counter(svc: Services, component: str, counter: str) -> int:
+    """A component's counter, 0 when this build has no such component or it counted nothing yet."""
+    status = svc.status(component)
+    return status.counters.get(counter, 0) if status is not None else 0
+
+
 def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per endpoint
     info = SystemInfoReader(svc)
 
@@ -164,7 +170,6 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
 
     async def statistics(request: Request) -> Response:
         snap, counts = svc.meter.latest, svc.logs.counts
-        modbus = svc.status("modbus")
         logs = {key: counts.get(name, 0) for name, key in LOG_KEYS.items()}
         logs["verbose"] = sum(n for name, n in counts.items() if name not in LOG_KEYS)
         zero_mqtt = dict.fromkeys(MqttStats.model_fields, 0)
@@ -176,12 +181,18 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
                     "readingCountFailure": snap.failures,
                 },
                 "mqtt": zero_mqtt,  # the publishers arrive in a later release
-                "customMqtt": {"messagesPublished": 0, "messagesPublishedError": 0},
-                "modbus": {
-                    "requests": modbus.counters.get("requests", 0) if modbus else 0,
-                    "requestsError": modbus.counters.get("errors", 0) if modbus else 0,
+                "customMqtt": {
+                    "messagesPublished": _counter(svc, "mqtt", "published"),
+                    "messagesPublishedError": _counter(svc, "mqtt", "publishErrors"),
                 },
-                "influxdb": {"uploadCount": 0, "uploadCountError": 0},
+                "modbus": {
+                    "requests": _counter(svc, "modbus", "requests"),
+                    "requestsError": _counter(svc, "modbus", "errors"),
+                },
+                "influxdb": {
+                    "uploadCount": _counter(svc, "influxdb", "uploads"),
+                    "uploadCountError": _counter(svc, "influxdb", "uploadErrors"),
+                },
                 "wifi": {"connection": 0, "connectionError": 0},  # the host manages the network
                 "webServer": {"requests": svc.stats.requests, "requestsError": svc.stats.errors},
                 "log": {**logs, "dropped": svc.log_control.dropped},
