@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,8 +188,13 @@ class Runtime:
     stop: asyncio.Event
 
 
-def build_runtime(settings: Settings, logs: RingHandler, stop: asyncio.Event) -> Runtime:
-    """Open the stores, bind the HTTP port and wire the meter to every consumer (nothing runs yet)."""
+def build_runtime(
+    settings: Settings,
+    logs: RingHandler,
+    stop: asyncio.Event,
+    components: Sequence[ComponentFactory] = COMPONENTS,
+) -> Runtime:
+    """Open the stores, bind the HTTP port and wire the meter to every component (nothing runs yet)."""
     source = make_source(settings)
     config_store, config = open_config(settings, source)
     # Ports first: a port in use must end the start with one line, before anything is logged.
@@ -206,19 +211,19 @@ def build_runtime(settings: Settings, logs: RingHandler, stop: asyncio.Event) ->
     report_start_issues(issues, credentials)
     http_port = http_sock.getsockname()[1]
     ctx = Context(settings, config, meter, issues, device_id(settings.data_dir), energy_store, http_port)
-    components = Components(COMPONENTS, ctx)
+    running = Components(components, ctx)
     config_service = ConfigService(config_store, config)
     log_control = LogControl(logs)
     config_service.subscribe("meter", meter_applier(meter))
     config_service.subscribe("logs", log_control.apply)
-    for component in components:
+    for component in running:
         config_service.subscribe(component.name, component.apply)
     services = Services(
         meter=meter,
         control=meter,
         meter_values=SnapshotBytes(lambda: meter.latest, meter_values),
         config=config_service,
-        components=components,
+        components=running,
         factory_channels=source.factory_channels,
         credentials=credentials.current,  # cached: a password change applies to the next request
         device_id=ctx.device_id,
@@ -233,7 +238,7 @@ def build_runtime(settings: Settings, logs: RingHandler, stop: asyncio.Event) ->
         cpu=CpuHistory(),
         stats=RequestStats(),
     )
-    return Runtime(settings, meter, energy_store, components, services, http_sock, stop)
+    return Runtime(settings, meter, energy_store, running, services, http_sock, stop)
 
 
 async def serve(rt: Runtime) -> str | None:

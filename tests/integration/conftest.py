@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from requests.auth import HTTPDigestAuth
 
 from homemeter import app as app_module
 from homemeter.api.services import Services
-from homemeter.app import Runtime, build_runtime, serve
+from homemeter.app import COMPONENTS, Runtime, build_runtime, serve
+from homemeter.component import ComponentFactory
 from homemeter.config.settings import Settings
 from homemeter.logs.ring import RingHandler
 from tests.loopback import PASSWORD, free_port, wait_until
@@ -66,7 +67,11 @@ class RunningService:
 
 
 def start_service(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, speed: float = 60.0, channels: int = 17
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    speed: float = 60.0,
+    channels: int = 17,
+    components: Sequence[ComponentFactory] = COMPONENTS,
 ) -> RunningService:
     """Start `serve()` and wait until /api/v1/health answers."""
     monkeypatch.setenv(app_module.PASSWORD_ENV, PASSWORD)
@@ -87,7 +92,7 @@ def start_service(
         asyncio.set_event_loop(loop)
         holder["loop"] = loop
         try:
-            runtime = build_runtime(settings, RingHandler(), asyncio.Event())
+            runtime = build_runtime(settings, RingHandler(), asyncio.Event(), components)
             holder["runtime"] = runtime
             ready.set()
             loop.run_until_complete(serve(runtime))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import itertools
+import time
 from collections import Counter
 
 import pytest
 
 from homemeter.config.roles import AGGREGATE_ROLES, Role
+from homemeter.meter.clock import MeterClock
+from homemeter.meter.sampler import Meter
 from homemeter.meter.snapshot import EnergyTotals
 from tests.unit.sources import ConstantSource
-from tests.unit.test_accounting import START, make_meter
+from tests.unit.test_accounting import START, channels, make_meter
 
 
 def test_channel_zero_every_window_mux_channels_every_second_window() -> None:
@@ -90,3 +95,49 @@ def test_restored_totals_continue_counting() -> None:
     ch0 = meter.latest.channels[0]
     assert ch0.active_energy_imported == pytest.approx(6000.0, rel=1e-4)
     assert ch0.active_energy_exported == 10.0
+
+
+async def test_a_slow_snapshot_consumer_never_delays_the_meter() -> None:
+    """A consumer that takes 0.3 s per snapshot skips snapshots; the meter keeps its cadence."""
+    clock = MeterClock(speed=10.0, start=START)
+    meter = Meter(ConstantSource(power={0: 500.0}), channels(3), {}, clock=clock)
+    seen: list[int] = []
+
+    async def slow_consumer() -> None:
+        async for snap in meter.snapshots():
+            seen.append(snap.seq)
+            await asyncio.sleep(0.3)
+
+    started = time.monotonic()
+    tasks = [asyncio.create_task(meter.run()), asyncio.create_task(slow_consumer())]
+    try:
+        while len(seen) < 4:  # bounded by the test timeout
+            await asyncio.sleep(0.05)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = time.monotonic() - started
+    windows = meter.latest.readings  # channel 0 is read every window
+    # 200 ms windows at 10x: 50 windows per real second, whatever the consumer does.
+    assert windows >= 0.8 * 50 * elapsed
+    assert any(b - a > 1 for a, b in itertools.pairwise(seen))  # it skipped, never queued
+    assert seen == sorted(seen)
+
+
+def test_the_source_is_told_the_next_multiplexed_channel_before_its_window() -> None:
+    """Hardware switches its multiplexer on `select`, a window ahead of reading that channel."""
+    source = ConstantSource()
+    events: list[tuple[str, int]] = []
+    source.select = lambda ch: events.append(("select", ch))  # type: ignore[method-assign]
+    measure = source.measure
+    source.measure = lambda ch, at: (events.append(("measure", ch)), measure(ch, at))[1]  # type: ignore[method-assign]
+    make_meter(source, n=4).simulate(10.0)
+    pending = None
+    for kind, ch in events:
+        if kind == "select":
+            pending = ch
+        elif ch != 0:
+            assert ch == pending  # the channel read is the one announced, before its window
+            pending = None
+    assert sum(1 for kind, _ in events if kind == "select") >= 20

@@ -137,6 +137,16 @@ class IssueAck(BaseModel):
     channel: StrictInt | None = Field(None, ge=0, le=255)
 
 
+class ComponentState(BaseModel):
+    """`ComponentStatus` as JSON: one shape for every component."""
+
+    state: str = Field(description="stopped, disabled, starting, running or degraded")
+    since: float = Field(description="epoch seconds of the last state change")
+    lastError: str | None
+    counters: dict[str, int]
+    details: dict[str, Any]
+
+
 class UpdateInfo(BaseModel):
     currentVersion: str
     buildDate: str
@@ -248,6 +258,9 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
             "Use NTP (e.g. systemd-timesyncd) or 'timedatectl set-time' on the host",
         )
 
+    async def components(request: Request) -> Response:
+        return JSONBytes({name: s.to_json() for name, s in svc.components.statuses().items()})
+
     async def issues(request: Request) -> Response:
         return JSONBytes({"issues": [i.to_json() for i in svc.issues.issues()]})
 
@@ -315,6 +328,16 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
             description="A valid request is answered 403: the operating system owns the clock.",
         ),
         E("GET", "/system/issues", issues, "Detected problems", TAG, response=Issues),
+        E(
+            "GET",
+            "/system/components",
+            components,
+            "Status of every component",
+            TAG,
+            response=dict[str, ComponentState],
+            description="Everything that runs beside the meter (energy persister, Modbus, MQTT, ...): "
+            "state, since when, last error, counters and details, in start order.",
+        ),
         E(
             "POST",
             "/system/issues/ack",
