@@ -6,7 +6,6 @@ import json
 import signal
 import socket
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from homemeter.config.app import AppConfig
 from homemeter.meter.sources.simulator import default_channel_configs
 from homemeter.store.config import ConfigStore
 from tests.e2e.conftest import Service
+from tests.loopback import wait_until
 
 FAST = ("--speed", "600")  # ten simulated minutes per second
 
@@ -42,8 +42,7 @@ def test_serves_meter_values_behind_digest_auth(service_factory: type[Service], 
     svc = service_factory(tmp_path / "data").start()
     assert requests.get(f"{svc.url}/api/v1/health", timeout=5).json()["status"] == "ok"
     assert requests.get(f"{svc.url}/api/v1/ade7953/meter-values", timeout=5).status_code == 401
-    time.sleep(1.0)
-    values = svc.get("/api/v1/ade7953/meter-values").json()
+    values = wait_until(lambda: svc.get("/api/v1/ade7953/meter-values").json(), what="readings")
     assert values[0]["index"] == 0 and values[0]["role"] == "grid"
     assert set(values[0]["data"]) >= {"voltage", "activePower", "activeEnergyImported"}
     assert svc.stop()[0] == 0
@@ -53,17 +52,16 @@ def test_kill_9_keeps_energy_totals(service_factory: type[Service], tmp_path: Pa
     data = tmp_path / "data"
     fast_saving_config(data)
     svc = service_factory(data, extra=FAST).start()
-    time.sleep(3.0)
-    seen = api_totals(svc)
-    assert sum(seen.values()) > 0  # which channels draw depends on the simulated time of day
-    time.sleep(2.5)  # at least two saves happen after `seen`
+    # Which channels draw depends on the simulated time of day: wait until some energy is counted.
+    seen = wait_until(lambda: (t := api_totals(svc)) and sum(t.values()) > 0 and t, what="energy")
+    wait_until(lambda: all(stored_totals(data).get(ch, 0) > seen[ch] for ch in seen if seen[ch] > 0),
+               what="a periodic save after the totals were read")  # fmt: skip
     svc.stop(signal.SIGKILL)
     saved = stored_totals(data)
     assert all(saved[ch] >= seen[ch] - 0.05 for ch in seen), (saved, seen)
 
     again = service_factory(data, extra=FAST).start()
-    time.sleep(0.5)
-    after = api_totals(again)
+    after = wait_until(lambda: api_totals(again), what="readings after the restart")
     assert all(after[ch] >= round(saved[ch], 1) - 0.05 for ch in after), (after, saved)
     assert sum(after.values()) >= sum(seen.values()) - 0.5, "not reset"
     assert again.stop()[0] == 0
@@ -72,8 +70,7 @@ def test_kill_9_keeps_energy_totals(service_factory: type[Service], tmp_path: Pa
 def test_clean_stop_saves_everything(service_factory: type[Service], tmp_path: Path) -> None:
     data = tmp_path / "data"
     svc = service_factory(data, extra=FAST).start()  # default 10 s save interval
-    time.sleep(3.0)
-    seen = api_totals(svc)
+    seen = wait_until(lambda: (t := api_totals(svc)) and sum(t.values()) > 0 and t, what="energy")
     code, _, _ = svc.stop(signal.SIGTERM)
     assert code == 0
     saved = stored_totals(data)
@@ -107,7 +104,7 @@ def test_invalid_config_names_the_field_and_keeps_energy(
 ) -> None:
     data = tmp_path / "data"
     svc = service_factory(data, extra=FAST).start()
-    time.sleep(1.0)
+    wait_until(lambda: sum(api_totals(svc).values()) > 0, what="energy")
     svc.stop()
     before = stored_totals(data)
     doc = json.loads((data / "config.json").read_text())
@@ -121,7 +118,7 @@ def test_invalid_config_names_the_field_and_keeps_energy(
 def test_damaged_database_recovers_from_good_copy(service_factory: type[Service], tmp_path: Path) -> None:
     data = tmp_path / "data"
     svc = service_factory(data, extra=FAST).start()
-    time.sleep(1.0)
+    wait_until(lambda: sum(api_totals(svc).values()) > 0, what="energy")
     svc.stop()
     good = stored_totals(data)
     (data / "energy.db").write_bytes(b"garbage" * 1000)

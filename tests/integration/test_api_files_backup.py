@@ -258,7 +258,7 @@ def test_backup_change_restore_round_trip(service: RunningService) -> None:
     assert service.get(f"{API}/ade7953/channel?index=3").json()["label"] == label
     assert service.get(f"{API}/led/brightness").json()["brightness"] == 75
     assert service.get(f"{API}/ade7953/config").json()["aVGain"] == 4050000
-    assert service.services.meter.channels[3].label == label  # live in the meter too
+    assert service.services.meter.latest.channels[3].label == label  # live in the meter too
     stored = json.loads(config_bytes(service))
     assert stored["mqtt"]["password"] == SECRET  # the masked secret kept the stored one
     raw = service.request("POST", f"{API}/restore/configuration", json=doc)  # a plain JSON body works

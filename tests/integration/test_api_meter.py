@@ -4,13 +4,12 @@ and change nothing; changes live and persisted."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 import requests
 
-from tests.integration.conftest import RunningService
+from tests.integration.conftest import RunningService, wait_until
 
 API = "/api/v1/ade7953"
 
@@ -45,10 +44,13 @@ def test_put_replaces_and_is_live_and_persisted(service: RunningService) -> None
     assert service.request("PUT", f"{API}/channel", json=doc).json()["success"] is True
     assert channel(service, 5)["label"] == "Sauna"
     assert stored_channels(service)[5]["label"] == "Sauna"
-    assert service.services.meter.channels[5].label == "Sauna"  # the meter took it live
-    time.sleep(0.5)
-    values = service.get(f"{API}/meter-values").json()
-    assert next(v for v in values if v["index"] == 5)["label"] == "Sauna"
+    assert service.services.meter.latest.channels[5].label == "Sauna"  # the meter took it live
+
+    def sauna_listed() -> bool:
+        values = service.get(f"{API}/meter-values").json()
+        return any(v["index"] == 5 and v["label"] == "Sauna" for v in values)
+
+    wait_until(sauna_listed, what="channel 5's first reading under its new label")
 
 
 def test_put_needs_every_field(service: RunningService) -> None:
@@ -149,7 +151,7 @@ def test_sample_time_applies_live(service: RunningService) -> None:
         assert response.status_code == 400 and "sampleTime" in response.json()["error"]
     assert service.request("PUT", f"{API}/sample-time", json={"sampleTime": 400}).ok
     assert service.get(f"{API}/sample-time").json() == {"sampleTime": 400}
-    assert service.services.meter.sample_time_ms == 400
+    assert service.runtime.meter.sample_time_ms == 400
 
 
 def test_energy_set_and_reset_are_saved(service: RunningService) -> None:

@@ -7,9 +7,7 @@ service documents in its OpenAPI document, so an endpoint added later is polled 
 
 from __future__ import annotations
 
-import time
-
-from tests.integration.conftest import RunningService
+from tests.integration.conftest import RunningService, wait_until
 
 # rest-api.md 6.6: benchmark_api.py and mock_server.py, with their query strings.
 CLIENT_POLLS = (
@@ -35,7 +33,7 @@ MUST_SUCCEED = (
 
 
 def test_every_get_endpoint_answers_without_a_server_error(service: RunningService) -> None:
-    time.sleep(0.3)
+    wait_until(lambda: service.get("/api/v1/ade7953/meter-values").json(), what="a first reading")
     documented = [
         path.removeprefix("/api/v1/")
         for path, ops in service.get("/openapi.json").json()["paths"].items()

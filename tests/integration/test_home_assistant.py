@@ -17,7 +17,7 @@ import pytest
 import requests
 from requests.auth import HTTPDigestAuth
 
-from tests.integration.conftest import PASSWORD, RunningService, start_service
+from tests.integration.conftest import PASSWORD, RunningService, start_service, wait_until
 
 METER_KEYS = (
     "voltage", "current", "activePower", "reactivePower", "apparentPower", "powerFactor",
@@ -73,7 +73,7 @@ def test_config_flow_reads_a_stable_device_id(tmp_path: Path, monkeypatch: pytes
 
 
 def test_meter_coordinator_polls(service: RunningService) -> None:
-    time.sleep(0.5)  # a few samples at 60x
+    wait_until(lambda: len(ha_get(service, "ade7953/meter-values")) > 1, what="readings of several channels")
     previous: dict[tuple[int, str], float] = {}
     for _ in range(3):
         channels = normalise_channels(ha_get(service, "ade7953/channel"))
@@ -96,7 +96,7 @@ def test_meter_coordinator_polls(service: RunningService) -> None:
                 now = float(element["data"][key])
                 assert now >= previous.get((index, key), 0.0)
                 previous[(index, key)] = now
-        time.sleep(0.3)
+        time.sleep(0.3)  # the coordinator's poll interval (HA polls every 10 s; 60x simulation)
 
 
 def test_meter_values_before_any_reading_is_an_empty_list(

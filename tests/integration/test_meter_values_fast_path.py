@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import requests
 from requests.auth import HTTPDigestAuth
 
 from homemeter.meter.payloads import channel_values
-from tests.integration.conftest import RunningService
+from tests.integration.conftest import RunningService, wait_until
 
 PATH = "/api/v1/ade7953/meter-values"
 
@@ -23,10 +21,7 @@ def test_needs_digest_auth(service: RunningService) -> None:
 
 
 def test_document_and_statistics(service: RunningService) -> None:
-    deadline = time.monotonic() + 10
-    while not service.services.meter.latest.channels[0].has_reading:  # first reading: one window
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: service.services.meter.latest.channels[0].has_reading, what="a first reading")
     stats = service.services.stats
     before = stats.requests
     reply = service.get(PATH)
