@@ -26,7 +26,9 @@ class Quantity:
     decimals: int  # the device's output rounding (half away from zero)
     description: str
     kind: Kind
-    modbus: bool  # in the per-channel register block (voltage is not: it is a general register)
+    #: Position in the Modbus per-channel block (2 registers each; the role blocks have no current,
+    #: so they hold slot - 1). None: not in the block (voltage is a general register).
+    modbus_slot: int | None
     ha_unit: str | None  # Home Assistant's unit of measurement (None: dimensionless)
     device_class: str | None  # Home Assistant sensor device class (None: it has none that fits)
     column: str | None = None  # energy store column (energies only)
@@ -43,26 +45,26 @@ _I, _E = Kind.INSTANT, Kind.ENERGY
 #: energy: giving them `energy` with varh/VAh units fails its validation, so they have none.
 QUANTITIES: tuple[Quantity, ...] = (
     Quantity("voltage", "voltage", "V", 1, "RMS voltage (channel 0's line; x2 for split phase)",
-             _I, False, "V", "voltage"),
-    Quantity("current", "current", "A", 3, "RMS current, never negative", _I, True, "A", "current"),
+             _I, None, "V", "voltage"),
+    Quantity("current", "current", "A", 3, "RMS current, never negative", _I, 0, "A", "current"),
     Quantity("activePower", "active_power", "W", 1, "Active power, signed per the role",
-             _I, True, "W", "power"),
+             _I, 1, "W", "power"),
     Quantity("apparentPower", "apparent_power", "VA", 1, "Apparent power, never negative",
-             _I, True, "VA", "apparent_power"),
+             _I, 3, "VA", "apparent_power"),
     Quantity("reactivePower", "reactive_power", "VAR", 1, "Reactive power, + inductive",
-             _I, True, "var", "reactive_power"),
+             _I, 2, "var", "reactive_power"),
     Quantity("powerFactor", "power_factor", "", 3, "P/S signed by sign(P)*sign(Q), -1..1",
-             _I, True, None, "power_factor"),
+             _I, 4, None, "power_factor"),
     Quantity("activeEnergyImported", "active_energy_imported", "Wh", 1, "Cumulative, + direction",
-             _E, True, "Wh", "energy", "active_imported"),
+             _E, 5, "Wh", "energy", "active_imported"),
     Quantity("activeEnergyExported", "active_energy_exported", "Wh", 1, "Cumulative, - direction",
-             _E, True, "Wh", "energy", "active_exported"),
+             _E, 6, "Wh", "energy", "active_exported"),
     Quantity("reactiveEnergyImported", "reactive_energy_imported", "VARh", 1, "Cumulative",
-             _E, True, "varh", None, "reactive_imported"),
+             _E, 7, "varh", None, "reactive_imported"),
     Quantity("reactiveEnergyExported", "reactive_energy_exported", "VARh", 1, "Cumulative",
-             _E, True, "varh", None, "reactive_exported"),
+             _E, 8, "varh", None, "reactive_exported"),
     Quantity("apparentEnergy", "apparent_energy", "VAh", 1, "Cumulative",
-             _E, True, "VAh", None, "apparent"),
+             _E, 9, "VAh", None, "apparent"),
 )  # fmt: skip
 
 ENERGY_QUANTITIES: tuple[Quantity, ...] = tuple(q for q in QUANTITIES if q.kind is Kind.ENERGY)
@@ -70,6 +72,7 @@ ENERGY_ATTRS: tuple[str, ...] = tuple(q.attr for q in ENERGY_QUANTITIES)
 ENERGY_COLUMNS: tuple[str, ...] = tuple(q.column or q.attr for q in ENERGY_QUANTITIES)
 
 
-def quantity(attr: str) -> Quantity:
-    """The row of a snapshot attribute."""
-    return next(q for q in QUANTITIES if q.attr == attr)
+#: The Modbus per-channel block, in register order.
+MODBUS_QUANTITIES: tuple[Quantity, ...] = tuple(
+    sorted((q for q in QUANTITIES if q.modbus_slot is not None), key=lambda q: q.modbus_slot or 0)
+)

@@ -17,6 +17,7 @@ from typing import Literal
 
 from homemeter.config.channel import MAX_CHANNELS
 from homemeter.config.roles import AGGREGATE_ROLES, Role
+from homemeter.meter.quantities import MODBUS_QUANTITIES, Quantity
 from homemeter.meter.snapshot import MeterSnapshot
 
 DType = Literal["uint64", "float32"]
@@ -57,42 +58,26 @@ class Register:
         return self.address + WIDTH[self.dtype]
 
 
-@dataclass(frozen=True, slots=True)
-class _Quantity:
-    """A value of a role or channel block: snapshot attribute, unit, decimals, wording."""
+# Register wording per quantity; units, decimals and the order come from `MODBUS_QUANTITIES`.
+_TEXT = {
+    "current": "RMS current",
+    "active_power": "active power",
+    "reactive_power": "reactive power",
+    "apparent_power": "apparent power",
+    "power_factor": "power factor",
+    "active_energy_imported": "active energy imported",
+    "active_energy_exported": "active energy exported",
+    "reactive_energy_imported": "reactive energy imported",
+    "reactive_energy_exported": "reactive energy exported",
+    "apparent_energy": "apparent energy",
+}
+_CHANNEL_NOTE = {"active_power": ", signed per the channel's role", "power_factor": ", signed"}
+_AGGREGATE_NOTE = {"power_factor": ", sum(P)/sum(S), 0 when sum(S) = 0"}
 
-    attr: str
-    unit: str
-    decimals: int
-    text: str
+# Reference 1.5: channel blocks at offsets +0 .. +18; role blocks the same without current (+0 .. +16).
+_CHANNEL_QUANTITIES: tuple[Quantity, ...] = MODBUS_QUANTITIES
+_AGGREGATE_QUANTITIES: tuple[Quantity, ...] = tuple(q for q in MODBUS_QUANTITIES if q.attr != "current")
 
-
-# Reference 1.5 "Role aggregate blocks", offsets +0 .. +16 in this order.
-_AGGREGATE_QUANTITIES: tuple[_Quantity, ...] = (
-    _Quantity("active_power", "W", 1, "active power"),
-    _Quantity("reactive_power", "VAR", 1, "reactive power"),
-    _Quantity("apparent_power", "VA", 1, "apparent power"),
-    _Quantity("power_factor", "", 3, "power factor, sum(P)/sum(S), 0 when sum(S) = 0"),
-    _Quantity("active_energy_imported", "Wh", 1, "active energy imported"),
-    _Quantity("active_energy_exported", "Wh", 1, "active energy exported"),
-    _Quantity("reactive_energy_imported", "VARh", 1, "reactive energy imported"),
-    _Quantity("reactive_energy_exported", "VARh", 1, "reactive energy exported"),
-    _Quantity("apparent_energy", "VAh", 1, "apparent energy"),
-)
-
-# Reference 1.5 "Per-channel blocks", offsets +0 .. +18 in this order (no per-channel voltage).
-_CHANNEL_QUANTITIES: tuple[_Quantity, ...] = (
-    _Quantity("current", "A", 3, "RMS current"),
-    _Quantity("active_power", "W", 1, "active power, signed per the channel's role"),
-    _Quantity("reactive_power", "VAR", 1, "reactive power"),
-    _Quantity("apparent_power", "VA", 1, "apparent power"),
-    _Quantity("power_factor", "", 3, "power factor, signed"),
-    _Quantity("active_energy_imported", "Wh", 1, "active energy imported"),
-    _Quantity("active_energy_exported", "Wh", 1, "active energy exported"),
-    _Quantity("reactive_energy_imported", "VARh", 1, "reactive energy imported"),
-    _Quantity("reactive_energy_exported", "VARh", 1, "reactive energy exported"),
-    _Quantity("apparent_energy", "VAh", 1, "apparent energy"),
-)
 
 _ROLE_SIGN = {
     Role.GRID: "+ import, - export",
@@ -149,7 +134,8 @@ def _role_block(index: int, role: Role) -> tuple[Register, ...]:
     base = ROLE_BLOCK_BASE + ROLE_BLOCK_STRIDE * index
     rows = []
     for i, q in enumerate(_AGGREGATE_QUANTITIES):
-        text = f"{role.value.capitalize()} role (sum over its active channels): {q.text}"
+        text = f"{role.value.capitalize()} role (sum over its active channels): {_TEXT[q.attr]}"
+        text += _AGGREGATE_NOTE.get(q.attr, "")
         if q.attr == "active_power":
             text += f", {_ROLE_SIGN[role]}"
         rows.append(
@@ -175,7 +161,7 @@ def _channel_block(channel: int) -> tuple[Register, ...]:
             q.unit,
             "float32",
             q.decimals,
-            f"Channel {channel}: {q.text}",
+            f"Channel {channel}: {_TEXT[q.attr]}{_CHANNEL_NOTE.get(q.attr, '')}",
             _channel_value(channel, q.attr),
         )
         for i, q in enumerate(_CHANNEL_QUANTITIES)
