@@ -30,6 +30,7 @@ from homemeter.config.app import AppConfig, describe
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig
 from homemeter.config.secrets import unmask
 from homemeter.errors import HomemeterError
+from homemeter.meter.quantities import ENERGY_COLUMNS
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.config import CONFIG_FILE
 from homemeter.store.files import FILES_DIR, FileArea, UnsafePath, name_parts
@@ -40,14 +41,7 @@ ENERGY_DB = "energy.db"
 MAX_MEMBER_BYTES = 16 * 1024 * 1024  # the largest single file (uploads have the same cap)
 MAX_ARCHIVE_BYTES = 256 * 1024 * 1024  # all members together, after decompression
 MAX_MEMBERS = 10_000
-_ENERGY_COLUMNS = (
-    "channel",
-    "active_imported",
-    "active_exported",
-    "reactive_imported",
-    "reactive_exported",
-    "apparent",
-)
+_ENERGY_COLUMNS = ("channel", *ENERGY_COLUMNS)
 
 
 class BackupRejected(HomemeterError):

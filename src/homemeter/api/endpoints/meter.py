@@ -6,7 +6,7 @@ import zlib
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -32,23 +32,18 @@ TAG = "ADE7953"
 NonNegative = Annotated[float, Field(strict=True, ge=0.0, allow_inf_nan=False)]
 
 
-class MeterValues(BaseModel):
-    """One channel's values (the body of `meter-values?index=N`)."""
-
-    voltage: float
-    current: float
-    activePower: float
-    apparentPower: float
-    reactivePower: float
-    powerFactor: float
-    activeEnergyImported: float
-    activeEnergyExported: float
-    reactiveEnergyImported: float
-    reactiveEnergyExported: float
-    apparentEnergy: float
-
-
-assert tuple(MeterValues.model_fields) == tuple(q.key for q in QUANTITIES)
+# Generated from the quantity table: the schemas cannot drift from the payload.
+_VALUE_FIELDS: dict[str, Any] = {
+    q.key: (float, Field(description=f"{q.description} ({q.unit or 'ratio'})")) for q in QUANTITIES
+}
+_ENERGY_FIELDS: dict[str, Any] = {"channel": (int, Field(strict=True, ge=0))} | {
+    q.key: (NonNegative, Field(description=q.unit)) for q in ENERGY_QUANTITIES
+}
+MeterValues: type[BaseModel] = create_model(
+    "MeterValues",
+    __doc__="One channel's values (the body of `meter-values?index=N`), in the device's key order.",
+    **_VALUE_FIELDS,
+)
 
 
 class ChannelMeterValues(BaseModel):
@@ -69,14 +64,11 @@ class GridFrequency(BaseModel):
     gridFrequency: float
 
 
-class EnergyValues(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    channel: int = Field(strict=True, ge=0)
-    activeEnergyImported: NonNegative
-    activeEnergyExported: NonNegative
-    reactiveEnergyImported: NonNegative
-    reactiveEnergyExported: NonNegative
-    apparentEnergy: NonNegative
+EnergyValues: type[BaseModel] = create_model(
+    "EnergyValues",
+    __config__=ConfigDict(extra="ignore"),
+    **_ENERGY_FIELDS,
+)
 
 
 class WaveformStatus(BaseModel):
@@ -196,12 +188,11 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         return success("ADE7953 energy values reset for channel")
 
     async def put_energy(request: Request) -> Response:
-        body = validate(EnergyValues, await read_json(request, 256))
-        if body.channel >= count():
+        values = validate(EnergyValues, await read_json(request, 256)).model_dump()
+        if values["channel"] >= count():
             raise ApiError(400, f"channel: must be 0..{count() - 1}")
-        values = body.model_dump()
         totals = EnergyTotals(*(values[q.key] for q in ENERGY_QUANTITIES))
-        await svc.control.set_energy(body.channel, totals)
+        await svc.control.set_energy(values["channel"], totals)
         return success("ADE7953 energy values updated successfully")
 
     async def not_on_linux(request: Request) -> Response:
