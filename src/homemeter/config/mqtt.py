@@ -14,7 +14,9 @@ must carry).
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
+import re
 from typing import Annotated, ClassVar, Self
 
 from pydantic import (
@@ -35,6 +37,19 @@ from homemeter.config.secrets import Password
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
 #: A file on the homemeter host, given as an absolute path (checked when the setting is applied).
 FilePath = Annotated[StrictStr, Field(max_length=4096)]
+
+
+#: Host name labels of 1..63 letters, digits, hyphens (underscores too: common on home networks).
+_HOST = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]"
+                   r"([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")  # fmt: skip
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class MqttConfig(BaseModel):
@@ -106,6 +121,14 @@ class MqttConfig(BaseModel):
         if "+" in topic or "#" in topic or "\0" in topic:
             raise ValueError("must not contain the wildcards '+' or '#' (or NUL)")
         return topic
+
+    @field_validator("server")
+    @classmethod
+    def _host(cls, server: str) -> str:
+        # A URL or a typo here would only show up later as a puzzling connection failure.
+        if server and not (_HOST.fullmatch(server) or _is_ip(server)):
+            raise ValueError("must be a host name or an IP address (no scheme, port or spaces)")
+        return server
 
     @field_validator("caFile", "certFile", "keyFile")
     @classmethod

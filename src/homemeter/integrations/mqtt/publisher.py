@@ -204,6 +204,14 @@ class MqttPublisher(Component):
                     refused += 1
                     reason, delay = connection.connect_failure(err, cfg), connection.backoff(refused)
                 self._on_failure(reason, failures, delay)
+            except Exception as err:  # a library surprise must not end publishing for good: retry
+                log.exception("mqtt session failed unexpectedly")
+                failures += 1
+                refused += 1
+                delay = connection.backoff(refused)
+                self._connected = False
+                self._arm_issue_timer()
+                self._on_failure(f"MQTT_CONNECT_FAILED: unexpected error: {err!r}", failures, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(session.stop.wait(), delay)
 
