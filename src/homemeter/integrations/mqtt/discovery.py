@@ -63,7 +63,7 @@ def object_id(device_id: str) -> str:
 def unique_id(device_id: str, index: int | None, q: Quantity) -> str:
     """Stable across restarts, renames and role changes: device id, channel index and quantity."""
     where = "meter" if index is None else f"ch{index}"
-    return f"homemeter_{device_id}_{where}_{q.key}"
+    return f"{object_id(device_id)}_{where}_{q.key}"
 
 
 def _title(key: str) -> str:
