@@ -149,13 +149,10 @@ class MqttPublisher(Component):
         self._status, self._status_time = text, time.time()
 
     def details(self) -> Mapping[str, Any]:
-        cfg = self.config
         return {
-            "status": self._status if cfg.enabled else "Disabled",
-            "statusTime": self._status_time,
+            "status": self._status if self.config.enabled else "Disabled",
+            "statusTime": self._status_time,  # epoch s: the device's "Last Attempt"
             "connected": self._connected,
-            "broker": f"{cfg.server}:{cfg.port}" if cfg.server else None,
-            "topic": cfg.topic,
         }
 
     def _arm_issue_timer(self) -> None:
