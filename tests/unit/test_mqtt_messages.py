@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 
 from homemeter.config.mqtt import MqttConfig
 from homemeter.integrations.mqtt.connection import backoff, duration
 from homemeter.integrations.mqtt.discovery import REMOVED, Topics, discovery_message, object_id
+from homemeter.integrations.mqtt.ha_state import StateFloor
 from homemeter.meter.quantities import QUANTITIES
 from tests.unit.sources import ConstantSource
 from tests.unit.test_accounting import make_meter
@@ -41,3 +44,22 @@ def test_discovery_has_a_sensor_per_quantity_and_removes_what_it_is_told() -> No
     assert sensor["name"] == "Channel 1 active energy imported"
     assert sensor["state_topic"] == "house/meter/channel/1"
     assert sensor["value_template"] == "{{ value_json.activeEnergyImported }}"
+
+
+def test_home_assistant_energy_never_goes_down_unless_the_meter_was_reset() -> None:
+    meter = make_meter(ConstantSource(power={0: 1000.0, 1: 50.0, 2: 25.0}), n=3)
+    meter.simulate(60.0)
+    channel = meter.latest.channels[0]
+    live = channel.active_energy_imported
+    floor = StateFloor()
+    floor.learn(0, orjson.dumps({"activeEnergyImported": live + 5.0, "voltage": 1.0}))  # read back
+    floor.learn(0, b"not json")
+    state = orjson.loads(floor.state(channel))
+    assert state["activeEnergyImported"] == live + 5.0  # stands still until the meter catches up
+    assert state["voltage"] == round(channel.voltage, 1)  # other values are live
+    meter.simulate(60.0)
+    assert orjson.loads(floor.state(meter.latest.channels[0]))["activeEnergyImported"] > live + 5.0
+    # A deliberate reset is let through: Home Assistant should see a new cycle.
+    asyncio.run(meter.reset_energy(0))
+    floor.forget_dropped(meter.latest.channels)
+    assert orjson.loads(floor.state(meter.latest.channels[0]))["activeEnergyImported"] == 0.0

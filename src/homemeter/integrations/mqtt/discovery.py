@@ -54,6 +54,15 @@ class Topics:
         """State topic of one channel: its `data` object, as in the meter-values array."""
         return f"{self.values}/channel/{index}"
 
+    @property
+    def channel_wildcard(self) -> str:
+        return f"{self.values}/channel/+"
+
+    def channel_index(self, topic: str) -> int | None:
+        """The channel of a state topic; None for any other topic."""
+        head, _, index = topic.rpartition("/")
+        return int(index) if head == f"{self.values}/channel" and index.isdigit() else None
+
 
 def object_id(device_id: str) -> str:
     """The discovery topic's object id (Home Assistant allows `[a-zA-Z0-9_-]` only)."""

@@ -9,9 +9,10 @@ updated`, `Connected`, `Connection failed: <reason> (Attempt n). Retrying in <du
 What is published, per tick:
 - `<topic>`: the meter-values array, the same bytes as `GET /api/v1/ade7953/meter-values` for the
   same snapshot (`meter.payloads`), QoS 0, not retained; nothing while no channel qualifies.
-- with Home Assistant discovery on: `<topic>/channel/<n>` (each listed channel's `data` object) and
-  `<topic>/grid`; `<topic>/availability` (`online`, retained; `offline` as last will and at a
-  clean stop) and the retained discovery message (discovery.py).
+- with Home Assistant discovery on: `<topic>/channel/<n>` (each listed channel's `data` object,
+  retained, energies never lower than before: ha_state.py) and `<topic>/grid`;
+  `<topic>/availability` (`online`, retained; `offline` as last will and at a clean stop) and the
+  retained discovery message (discovery.py).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from homemeter.integrations.mqtt.discovery import (
     discovery_message,
     grid_state,
 )
-from homemeter.meter.payloads import channel_values, meter_values
+from homemeter.integrations.mqtt.ha_state import StateFloor
+from homemeter.meter.payloads import meter_values
 from homemeter.meter.snapshot import MeterSnapshot
 from homemeter.system.issues import Severity
 
@@ -54,6 +56,7 @@ STOP_WAIT_S = 3.0  # a configuration change waits this long for a clean DISCONNE
 GOODBYE_TIMEOUT_S = 2.0  # for the `offline` message of a clean stop
 FRESH_WAIT_S = 1.0  # when due, wait this long for a new snapshot before sending the latest
 LOST_RETRY_S = 1.0  # after a good connection drops, the first attempt is on the next tick
+RECALL_TIMEOUT_S = 5.0  # reading our retained states back after connecting
 
 
 @dataclass
@@ -86,11 +89,17 @@ class MqttPublisher(Component):
         #: Channels (index -> label) in the last discovery message sent; None: none sent since start,
         #: so the first message also removes every inactive channel (it may have been announced before).
         self._announced: dict[int, str] | None = None
+        self._floor = StateFloor()  # Home Assistant's energy states never go down (ha_state.py)
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        self.ctx.meter.on_energy_change(self._energy_reset)
         async with self._lock:
             self._begin(self.config)
+
+    async def _energy_reset(self) -> None:
+        """A deliberate reset lowered some totals: Home Assistant should see it as one."""
+        self._floor.forget_dropped(self.ctx.meter.latest.channels)
 
     async def stop(self) -> None:
         async with self._lock:
@@ -235,7 +244,10 @@ class MqttPublisher(Component):
     async def _serve(self, client: aiomqtt.Client, session: _Session, cleanup: tuple[str, ...]) -> None:
         """Announce, then publish and listen until `session.stop` (returns) or the connection drops."""
         cfg, topics = session.config, session.topics
-        await client.publish(topics.availability, ONLINE, qos=1, retain=True)
+        if cfg.haDiscovery:
+            await self._recall_states(client, topics)  # says `online` too
+        else:
+            await client.publish(topics.availability, ONLINE, qos=1, retain=True)
         for stale in cleanup:  # an empty retained message removes what Home Assistant knew there
             await client.publish(stale, b"", qos=1, retain=True)
         if cfg.haDiscovery:
@@ -265,6 +277,30 @@ class MqttPublisher(Component):
             await client.publish(topics.availability, OFFLINE, qos=1, retain=True, timeout=GOODBYE_TIMEOUT_S)
         self._connected = False
 
+    async def _recall_states(self, client: aiomqtt.Client, topics: Topics) -> None:
+        """Read our retained channel states back (the energy floors), then publish `online`.
+
+        The broker sends the retained messages of a subscription before anything published after
+        it, so our own live `online` marks the end of them.
+        """
+        await client.subscribe(topics.channel_wildcard)
+        await client.subscribe(topics.availability)
+        await client.publish(topics.availability, ONLINE, qos=1, retain=True)
+        try:
+            async with asyncio.timeout(RECALL_TIMEOUT_S):
+                async for message in client.messages:
+                    if message.topic.matches(topics.availability):
+                        if not message.retain:
+                            break
+                        continue
+                    index = topics.channel_index(message.topic.value)
+                    if index is not None and isinstance(message.payload, bytes):
+                        self._floor.learn(index, message.payload)
+        except TimeoutError:
+            log.debug("mqtt: our own online message did not come back; energy floors from memory only")
+        await client.unsubscribe(topics.channel_wildcard)
+        await client.unsubscribe(topics.availability)
+
     async def _listen(self, client: aiomqtt.Client, topics: Topics) -> None:
         """Home Assistant's birth message -> discovery again; ends with MqttError when the link drops."""
         async for message in client.messages:
@@ -287,6 +323,8 @@ class MqttPublisher(Component):
             removed = [i for i in previous if i not in active]
         payload = discovery_message(snap, topics, self.ctx.device_id, removed)
         await client.publish(topics.discovery, payload, qos=1, retain=True)
+        for index in removed:  # its retained state too
+            await client.publish(topics.channel(index), b"", qos=0, retain=True)
         self._announced = active
         log.debug("home assistant discovery sent channels=%d removed=%d", len(active), len(removed))
 
@@ -325,8 +363,9 @@ class MqttPublisher(Component):
             self.count("published")
             if cfg.haDiscovery:
                 for channel in snap.with_readings():
-                    state = orjson.dumps(channel_values(channel))
-                    await client.publish(topics.channel(channel.index), state, qos=0, retain=False)
+                    # Retained: read back after a restart, they keep the energy from going down.
+                    state = self._floor.state(channel)
+                    await client.publish(topics.channel(channel.index), state, qos=0, retain=True)
                 await client.publish(topics.grid, orjson.dumps(grid_state(snap)), qos=0, retain=False)
         except aiomqtt.MqttError:
             self.count("publishErrors")
