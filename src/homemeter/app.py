@@ -28,6 +28,7 @@ from homemeter.config.app import AppConfig
 from homemeter.config.settings import Settings
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
 from homemeter.integrations.modbus.service import ModbusService
+from homemeter.integrations.mqtt.publisher import MqttPublisher
 from homemeter.logs.control import LogControl
 from homemeter.logs.ring import RingHandler
 from homemeter.meter.clock import MeterClock
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 COMPONENTS: tuple[ComponentFactory, ...] = (
     EnergyPersister,
     ModbusService,
+    MqttPublisher,
 )
 
 PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"

@@ -24,7 +24,7 @@ MASK = "********"
 
 MQTT_DEFAULTS = {
     "enabled": False,
-    "server": "test.mosquitto.org",
+    "server": "",  # the device's is a public broker: none here (enabling needs one)
     "port": 1883,
     "clientid": "energyme-home",
     "topic": "energyme",
@@ -32,7 +32,16 @@ MQTT_DEFAULTS = {
     "useCredentials": False,
     "username": "username",
     "password": MASK,  # the device's default "password", masked like any non-empty secret
+    # homemeter's own fields, after the device's nine
+    "useTls": False,
+    "caFile": "",
+    "certFile": "",
+    "keyFile": "",
+    "verifyCertificate": True,
+    "haDiscovery": True,
+    "haDiscoveryPrefix": "homeassistant",
 }
+MQTT_EXTRAS = {k: v for k, v in MQTT_DEFAULTS.items() if k not in list(MQTT_DEFAULTS)[:9]}
 INFLUX_DEFAULTS = {
     "enabled": False,
     "server": "localhost",
@@ -48,10 +57,10 @@ INFLUX_DEFAULTS = {
     "frequency": 15,
     "useSsl": False,
 }
-MQTT_BODY = {
+MQTT_BODY = {  # the device's nine fields; a loopback port where no broker listens (tests stay local)
     "enabled": True,
-    "server": "broker.lan",
-    "port": 1884,
+    "server": "127.0.0.1",
+    "port": 1,
     "clientid": "",
     "topic": "home/energy",
     "frequency": 30,
@@ -82,6 +91,11 @@ def stored(service: RunningService) -> dict[str, Any]:
     return doc
 
 
+def full(body: dict[str, Any]) -> dict[str, Any]:
+    """The whole stored object: an MQTT body of the device's nine fields gets homemeter's defaults."""
+    return body | MQTT_EXTRAS if "clientid" in body else body
+
+
 def masked(body: dict[str, Any]) -> dict[str, Any]:
     return {k: MASK if k in ("password", "token") and v else v for k, v in body.items()}
 
@@ -102,10 +116,10 @@ def test_put_round_trip_masks_secrets_and_stores_them(
     r = service.request("PUT", f"{base}/config", json=body)
     assert r.status_code == 200, r.text
     assert r.json() == {"success": True, "message": f"{title} configuration updated successfully"}
-    assert service.get(f"{base}/config").json() == masked(body)
+    assert service.get(f"{base}/config").json() == masked(full(body))
     # The file holds the clear values (the publishers need them), readable by the owner only.
     section = "mqtt" if base == MQTT else "influxdb"
-    assert stored(service)[section] == body
+    assert stored(service)[section] == full(body)
     assert stat.S_IMODE((service.data_dir / "config.json").stat().st_mode) == 0o600
 
 
@@ -139,10 +153,10 @@ def test_sending_back_what_get_returned_keeps_the_secrets(
     # The web UI's round trip: change one field, send the whole object back, secrets still masked.
     r = service.request("PUT", f"{base}/config", json={**shown, "frequency": 45})
     assert r.status_code == 200, r.text
-    assert stored(service)[section] == {**body, "frequency": 45}
+    assert stored(service)[section] == full({**body, "frequency": 45})
     r = service.request("PATCH", f"{base}/config", json={"password": MASK, "port": 9999})
     assert r.status_code == 200, r.text
-    assert stored(service)[section] == {**body, "frequency": 45, "port": 9999}
+    assert stored(service)[section] == full({**body, "frequency": 45, "port": 9999})
     # A new value replaces it, and "" clears it.
     service.request("PATCH", f"{base}/config", json={"password": "new-one"}).raise_for_status()
     assert stored(service)[section]["password"] == "new-one"
@@ -165,7 +179,7 @@ def test_unknown_keys_are_ignored_as_on_the_device(service: RunningService) -> N
     # The Feb-2026 web page sent these inside the config PUT; the device ignores unknown keys.
     body = {**MQTT_BODY, "lastConnectionStatus": "x", "lastConnectionAttemptTimestamp": "y"}
     assert service.request("PUT", f"{MQTT}/config", json=body).status_code == 200
-    assert stored(service)["mqtt"] == MQTT_BODY
+    assert stored(service)["mqtt"] == full(MQTT_BODY)
 
 
 @pytest.mark.parametrize(("base", "title"), [(MQTT, "Custom MQTT"), (INFLUX, "InfluxDB")])
@@ -192,7 +206,13 @@ INVALID = [
     ("PATCH", MQTT, {"port": 0}, "port"),
     ("PATCH", MQTT, {"port": 65536}, "port"),
     ("PATCH", MQTT, {"enabled": 1}, "enabled"),
-    ("PATCH", MQTT, {"frequency": 0}, "frequency"),
+    ("PATCH", MQTT, {"frequency": -1}, "frequency"),
+    ("PATCH", MQTT, {"frequency": 86_401}, "frequency"),
+    ("PATCH", MQTT, {"enabled": True}, "server"),  # no default broker
+    ("PATCH", MQTT, {"server": "mqtt://broker.lan"}, "server"),
+    ("PATCH", MQTT, {"caFile": "ca.pem"}, "caFile"),
+    ("PATCH", MQTT, {"keyFile": "/etc/key.pem"}, "keyFile"),
+    ("PATCH", MQTT, {"haDiscoveryPrefix": "home/+"}, "haDiscoveryPrefix"),
     ("PATCH", MQTT, {"topic": "home/#"}, "topic"),
     ("PATCH", MQTT, {"clientid": "c" * 64}, "clientid"),
     ("PATCH", MQTT, {"password": "p" * 64}, "password"),
@@ -243,12 +263,15 @@ def test_status_is_honest(service: RunningService) -> None:
         assert status["status"] == "Disabled" and iso.match(status["statusTimestamp"])
     first = service.get(f"{MQTT}/status").json()["statusTimestamp"]
     time.sleep(1.0)  # statusTimestamp has whole seconds: let the clock pass one
-    service.request("PATCH", f"{MQTT}/config", json={"enabled": True}).raise_for_status()
+    # Nothing listens on 127.0.0.1:1: the status says so, and never claims a connection.
+    mqtt_on = {"enabled": True, "server": "127.0.0.1", "port": 1}
+    service.request("PATCH", f"{MQTT}/config", json=mqtt_on).raise_for_status()
     service.request("PATCH", f"{INFLUX}/config", json={"enabled": True}).raise_for_status()
     mqtt = service.get(f"{MQTT}/status").json()
     influx = service.get(f"{INFLUX}/status").json()
-    # Nothing is published yet: the status says so, and never claims a connection or a send.
-    assert "not available" in mqtt["status"] and "Connected" not in mqtt["status"]
+    assert mqtt["status"] in ("Configuration updated", "Connection failed: MQTT_CONNECT_FAILED: "
+                              "connection refused by 127.0.0.1:1 (no broker listening) (Attempt 1). "
+                              "Retrying in 5 s"), mqtt  # fmt: skip
     assert "not available" in influx["status"] and "sent successfully" not in influx["status"]
     assert mqtt["statusTimestamp"] > first
 
@@ -259,7 +282,7 @@ def test_settings_survive_a_restart(service: RunningService, monkeypatch: pytest
     service.stop()
     again = start_service(service.data_dir, monkeypatch)
     try:
-        assert again.get(f"{MQTT}/config").json() == masked(MQTT_BODY)
+        assert again.get(f"{MQTT}/config").json() == masked(full(MQTT_BODY))
         assert again.get(f"{INFLUX}/config").json() == masked(INFLUX_BODY)
         assert again.services.config.current.influxdb.token.get_secret_value() == "influx-Token-43"
     finally:

@@ -72,7 +72,15 @@ def test_appconfig_round_trips_through_the_file_unchanged(tmp_path: Path) -> Non
     store = ConfigStore(tmp_path)
     config = AppConfig(
         channels=tuple(defaults()),
-        mqtt=MqttConfig(enabled=True, password=SecretStr("p w"), topic="a/b"),
+        mqtt=MqttConfig(
+            enabled=True,
+            server="broker.lan",
+            password=SecretStr("p w"),
+            topic="a/b",
+            useTls=True,
+            caFile="/etc/ssl/ca.pem",
+            haDiscoveryPrefix="ha",
+        ),
         influxdb=InfluxDbConfig(version=1, password=SecretStr("x"), token=SecretStr("y")),
     )
     store.save(config)

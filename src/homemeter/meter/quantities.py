@@ -67,6 +67,11 @@ QUANTITIES: tuple[Quantity, ...] = (
              _E, 9, "VAh", None, "apparent"),
 )  # fmt: skip
 
+#: The one quantity of the whole meter rather than of a channel (a snapshot attribute; the device's
+#: `GET /ade7953/grid-frequency` key).
+GRID_FREQUENCY = Quantity("gridFrequency", "grid_frequency", "Hz", 3, "Line frequency, filtered",
+                          _I, False, "Hz", "frequency")  # fmt: skip
+
 ENERGY_QUANTITIES: tuple[Quantity, ...] = tuple(q for q in QUANTITIES if q.kind is Kind.ENERGY)
 ENERGY_ATTRS: tuple[str, ...] = tuple(q.attr for q in ENERGY_QUANTITIES)
 ENERGY_COLUMNS: tuple[str, ...] = tuple(q.column or q.attr for q in ENERGY_QUANTITIES)

@@ -82,6 +82,19 @@ def _object(doc: Any, section: Section) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k in section.model.model_fields}
 
 
+def _require_device_fields(doc: dict[str, Any], model: type[BaseModel]) -> None:
+    """PUT needs every field the device's clients send (a model's `DEVICE_FIELDS`, else all).
+
+    Fields they do not know keep their stored values: an old client's PUT must not switch off TLS
+    it never heard of.
+    """
+    device: tuple[str, ...] | None = getattr(model, "DEVICE_FIELDS", None)
+    if device is None:
+        require_fields(doc, model)
+    elif missing := [key for key in device if key not in doc]:
+        raise ApiError(400, f"{missing[0]}: field required (PUT replaces the whole object)")
+
+
 def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
     """GET/PUT/PATCH config, POST config/reset and GET status for one integration."""
     # Until a publisher reports its own status, the only status change is a settings change.
@@ -104,8 +117,8 @@ def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
 
     async def put_config(request: Request) -> Response:
         doc = _object(await read_json(request, section.limit), section)
-        require_fields(doc, section.model)
-        await save(doc)
+        _require_device_fields(doc, section.model)
+        await save(dict(stored()) | doc)
         return success(f"{section.title} configuration updated successfully")
 
     async def patch_config(request: Request) -> Response:
