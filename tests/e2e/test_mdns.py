@@ -103,6 +103,8 @@ def test_both_services_resolve_with_every_txt_key_and_leave_with_goodbyes(
         # Home Assistant would discover this host and then fail on port 80: the status and the log say so.
         assert any("port 80" in w for w in status["warnings"])
         assert any("port 80" in line for line in server.errors), server.errors
+        _, issues = test_lan.server.http("GET", f"{URL}/api/v1/system/issues")
+        assert "mdns_home_assistant_port" in json.dumps(issues)
 
         listed = {s["kind"]: s for s in discover(test_lan.client)}
         assert listed["http"]["port"] == 8080 and listed["modbus"]["port"] == 5020

@@ -145,7 +145,8 @@ class MdnsService(Component):
     async def _reconcile(self) -> None:
         if not self.config.enabled:
             self.set_state(State.DISABLED)
-            self._report(None)
+            self._problem = None  # no longer a problem: nothing is meant to be heard
+            self.clear_issue("mdns_unavailable")
             self._set_notice(None)
             if self._zc is not None:
                 await self._close()
