@@ -6,7 +6,7 @@ set -euo pipefail
 if [ $# -gt 0 ]; then
   packages=("$@")
 else
-  packages=(curl mosquitto)
+  packages=(curl mosquitto iproute2)
 fi
 missing=()
 for p in "${packages[@]}"; do

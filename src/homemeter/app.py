@@ -27,6 +27,7 @@ from homemeter.component import ComponentFactory, Components, Context
 from homemeter.config.app import AppConfig
 from homemeter.config.settings import Settings
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
+from homemeter.integrations.mdns.service import MdnsService
 from homemeter.integrations.modbus.service import ModbusService
 from homemeter.integrations.mqtt.publisher import MqttPublisher
 from homemeter.logs.control import LogControl
@@ -55,6 +56,7 @@ COMPONENTS: tuple[ComponentFactory, ...] = (
     EnergyPersister,
     ModbusService,
     MqttPublisher,
+    MdnsService,  # after Modbus: it advertises the port Modbus bound
 )
 
 PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"

@@ -151,6 +151,25 @@ def build_parser() -> argparse.ArgumentParser:
         "Set the admin password in the data directory; only its digest hashes are stored. A running "
         "service picks the new one up at its next restart.",
     )
+    discover = add_command(
+        sub,
+        "discover",
+        "list homemeter and EnergyMe devices on the network (mDNS)",
+        "Browse the local network over mDNS/DNS-SD for homemeter and EnergyMe devices and list each "
+        "one's host name, addresses, HTTP and Modbus ports and TXT records, as Home Assistant sees "
+        "them. Use it when a client does not find a device: a device missing here is not advertised "
+        "on this network segment (mDNS does not cross routers).",
+    )
+    discover.add_argument(
+        "--timeout",
+        type=float,
+        default=3.0,
+        help="seconds to listen for answers; devices on busy networks may need more (default: %(default)s)",
+    )
+    discover.add_argument(
+        "--all", action="store_true", help="list every _http._tcp and _modbus._tcp service, not only devices"
+    )
+    discover.add_argument("--json", action="store_true", help="print a JSON array of the services found")
     return parser
 
 
@@ -170,6 +189,14 @@ def _passwd(args: argparse.Namespace) -> None:
             raise ConfigError("the two passwords differ; nothing changed")
     CredentialStore(args.data_dir / CREDENTIALS_FILE).set_password(password)
     print("homemeter: admin password changed (a running service picks it up on restart)")
+
+
+def _discover(args: argparse.Namespace) -> None:
+    from homemeter.integrations.mdns.discover import run
+
+    if not 0 < args.timeout <= 600:
+        raise ConfigError("--timeout: between 0 and 600 seconds")
+    run(args.timeout, args.all, args.json)
 
 
 def _run(args: argparse.Namespace, ring: RingHandler) -> None:
@@ -214,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 #: The commands other than `run`, each a function of the parsed arguments (`add_command` declares it).
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "passwd": _passwd,
+    "discover": _discover,
 }
 
 

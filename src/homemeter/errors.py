@@ -33,3 +33,7 @@ class ConfigRejected(HomemeterError):
 
     The API answers 409; the previous configuration stays in effect everywhere.
     """
+
+
+class MdnsUnavailable(HomemeterError):
+    """mDNS cannot run here now: no interface to open a socket on, or every name alternative taken."""

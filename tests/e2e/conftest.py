@@ -50,14 +50,14 @@ class Service:
             self.wait_healthy()
         return self
 
-    def wait_healthy(self, timeout: float = 15.0) -> None:
+    def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"homemeter exited: {self.proc.communicate()}")
             try:
-                if requests.get(f"{self.url}/api/v1/health", timeout=1).ok:
+                if requests.get(f"{self.url}/api/v1/health", timeout=3).ok:
                     return
             except (requests.ConnectionError, requests.Timeout):  # not listening, or a slow start
                 time.sleep(0.1)

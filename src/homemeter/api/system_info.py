@@ -167,6 +167,7 @@ class NetworkInfo(BaseModel):
     wifiDnsIp: str
     wifiBssid: str
     wifiRssi: int | None  # null: no radio link is measured
+    mdnsHostname: str | None  # not on the device: the name advertised over mDNS; null when none is
 
 
 class DynamicInfo(BaseModel):
@@ -319,9 +320,15 @@ class SystemInfoReader:
                 wifiDnsIp=net.dns,
                 wifiBssid="",
                 wifiRssi=None,
+                mdnsHostname=self._mdns_hostname(),
             ),
             tasks={},
         )
+
+    def _mdns_hostname(self) -> str | None:
+        status = self._svc.status("mdns")
+        hostname = status.details.get("hostname") if status is not None else None
+        return hostname if isinstance(hostname, str) else None
 
     def read(self) -> SystemInfo:
         return SystemInfo(static=self.static(), dynamic=self.dynamic())

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig, check_channel_set
 from homemeter.config.hardware import Ade7953Calibration, LedConfig
 from homemeter.config.influxdb import InfluxDbConfig
+from homemeter.config.mdns import MdnsConfig
 from homemeter.config.modbus import ModbusConfig
 from homemeter.config.mqtt import MqttConfig
 from homemeter.config.udp_log import UdpLogConfig
@@ -27,6 +28,7 @@ class AppConfig(BaseModel):
     )
     channels: tuple[ChannelConfig, ...]
     modbus: ModbusConfig = ModbusConfig()
+    mdns: MdnsConfig = MdnsConfig()
     mqtt: MqttConfig = MqttConfig()
     influxdb: InfluxDbConfig = InfluxDbConfig()
     led: LedConfig = LedConfig()
