@@ -33,13 +33,17 @@ class _Access:
     reg: Register
     frame: bytes
     echo_frame: bytes
-    compare_mask: int  # 32-bit views: the top byte is an extension the echo need not repeat
+    compare_mask: int  # 32-bit views of 24-bit registers: only the 24 data bits are compared
+    data: Register  # how the compared bits decode (the extension byte is rebuilt, never trusted)
 
 
 def _access(reg: Register) -> _Access:
     echo = ECHO_BY_BITS[reg.bits]
-    mask = 0xFFFFFF if reg.bits == 32 else (1 << reg.bits) - 1
-    return _Access(reg, read_frame(reg.address, reg.nbytes), read_frame(echo.address, echo.nbytes), mask)
+    extended = reg.bits == 32 and (reg.address - 0x100) in r.BY_ADDRESS
+    mask = 0xFFFFFF if extended else (1 << reg.bits) - 1
+    data = Register(reg.name, reg.address, 24, reg.signed) if extended else reg
+    frame, echo_frame = read_frame(reg.address, reg.nbytes), read_frame(echo.address, echo.nbytes)
+    return _Access(reg, frame, echo_frame, mask, data)
 
 
 class Chip:
@@ -87,13 +91,13 @@ class Chip:
             address, op, echo = self._last_access(acc)
             if address == reg.address and op == r.LAST_OP_READ:
                 if (echo ^ raw) & acc.compare_mask == 0:
-                    return decode(reg, raw)
+                    return decode(acc.data, raw & acc.compare_mask)
                 if reg.clears_on_read:
                     # The read cleared the register: only the chip's echo still has the value.
                     again = data_of(self._transfer(acc.echo_frame), ECHO_BY_BITS[reg.bits].nbytes)
                     if again == echo:
                         self.counters["glitches"] += 1
-                        return decode(reg, echo)
+                        return decode(acc.data, echo & acc.compare_mask)
             seen.append(address)
             self.counters["glitches"] += 1
         raise self._failure(f"read of {reg.name}", seen)

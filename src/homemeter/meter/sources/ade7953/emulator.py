@@ -275,7 +275,7 @@ class EmulatedBoard:
 
     def _stored_value(self, address: int, layout: Register) -> int:
         raw = self._regs.get(address, 0)
-        return decode(layout, raw) if layout.signed else raw
+        return decode(layout, raw) if layout.signed and not layout.sign_magnitude else raw
 
     def _echo_of(self, nbytes: int) -> int:
         return self._echo[nbytes]
