@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from homemeter.config.channel import ChannelConfig
+from homemeter.meter.accounting import EnergyCounter
 from homemeter.meter.clock import MeterClock
+from homemeter.meter.reading import process
 from homemeter.meter.sampler import Meter
 from homemeter.meter.source import Measurement
 from homemeter.meter.sources.ade7953 import Ade7953Source, EmulatedBoard, emulated_source
@@ -17,18 +19,42 @@ SEED = 7
 
 @dataclass
 class Recorder:
-    """Every reading the driver delivered, next to what the household drew in that window."""
+    """Every reading the driver delivered, next to what the household drew in that window.
+
+    With a `meter`, it also keeps two energy ledgers the meter's way (same pipeline, same elapsed
+    times): one from the driver's readings, which must equal the meter's totals, and one from the
+    household's true draw in the very windows the chip measured. Comparing those two isolates the
+    driver's error from the meter's sampling (a mux channel's power held for seconds).
+    """
 
     source: Ade7953Source
     board: EmulatedBoard
+    meter: Meter | None = None
     readings: list[tuple[int, Measurement, Measurement | None]] = field(default_factory=list)
+    driver: list[EnergyCounter] = field(default_factory=list)
+    truth: list[EnergyCounter] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         inner = self.source.measure
+        meter = self.meter
+        if meter is not None:
+            n = meter.channel_count
+            self.driver = [EnergyCounter() for _ in range(n)]
+            self.truth = [EnergyCounter() for _ in range(n)]
+            last = [meter.clock.start] * n
 
         def measure(channel: int, at: float) -> Measurement:
             m = inner(channel, at)
-            self.readings.append((channel, m, self.board.truth(channel)))
+            truth = self.board.truth(channel)
+            self.readings.append((channel, m, truth))
+            if meter is not None and truth is not None:
+                cfg = meter.channels[channel]
+                reading, expected = process(m, cfg), process(truth, cfg)
+                if reading is not None:
+                    dt, last[channel] = at - last[channel], at
+                    self.driver[channel].add(reading, dt)
+                    if expected is not None:
+                        self.truth[channel].add(expected, dt)
             return m
 
         self.source.measure = measure  # type: ignore[method-assign]

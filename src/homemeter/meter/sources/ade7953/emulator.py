@@ -18,7 +18,8 @@ The emulated board reads its inputs with the error the default calibration corre
 they are off by the board's error, as on a real board.
 
 Fault injection (`faults`): a stuck bus (MISO held), failing transfers (EIO), corrupted frames
-(a bit flipped on the wire, either way) and `power_glitch()` (the chip resets mid-run).
+(a bit flipped on the wire, either way), no mains on the voltage input (no line cycles) and
+`power_glitch()` (the chip resets mid-run).
 
 Modelling choices where the datasheet was not at hand: IRMSOS adds IRMSOS x 2^8 to IRMS squared;
 one PHCAL LSB delays the current by 1.117 us; the CRC interrupt fires on any change of a writable
@@ -72,6 +73,7 @@ class Faults:
     stuck: int | None = None  # MISO held at this byte (0x00 or 0xFF); the chip sees nothing
     io_error: bool = False  # every transfer fails as spidev does when the controller errors
     corrupt: float = 0.0  # probability per frame that one bit flips on the wire
+    no_mains: bool = False  # the voltage input is disconnected: no zero crossings, no line cycles
     rng: Random = field(default_factory=lambda: Random(0))
 
 
@@ -173,7 +175,7 @@ class EmulatedBoard:
             return
         while self._window_end <= t:
             self._t = self._window_end
-            if not self._held:
+            if not self._held and not self.faults.no_mains:
                 self._end_window(self._window_end)
             self._restart_windows()
         self._t = max(self._t, t)

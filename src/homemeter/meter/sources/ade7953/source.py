@@ -249,7 +249,7 @@ class Ade7953Source:
         if self._error is not None:
             log.info("ADE7953 on %s answers again; initialised", chip.where)
         self._state, self._error = "running", None
-        self._attempts = self._failures = 0
+        self._failures = 0  # `_attempts` is reset by the first window: a set-up is not yet a recovery
         self._no_cycles = False
 
     def _trouble(self, err: Ade7953Error) -> None:
@@ -299,7 +299,7 @@ class Ade7953Source:
                 f"{CYCLE_GRACE_S:.0f} s after the window: is the voltage input connected?"
             )
         self._fresh = True
-        self._failures = 0
+        self._failures = self._attempts = 0
         if self._no_cycles or self._state != "running":
             self._state, self._no_cycles = "running", False
         if self._error is not None:
