@@ -41,7 +41,7 @@ class Recorder:
             n = meter.channel_count
             self.driver = [EnergyCounter() for _ in range(n)]
             self.truth = [EnergyCounter() for _ in range(n)]
-            last = [meter.clock.start] * n
+            last = [meter.latest.taken_at] * n  # the meter counts energy from its start
 
         def measure(channel: int, at: float) -> Measurement:
             m = inner(channel, at)
