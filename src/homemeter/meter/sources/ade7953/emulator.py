@@ -123,6 +123,7 @@ class EmulatedBoard:
         self._switched_at = -math.inf
         self._previous_input = 0
         self._held = False
+        self._glitch = False
         self.transfers = 0
         self.windows = 0
         self._power_on()
@@ -145,8 +146,11 @@ class EmulatedBoard:
         self._restart_windows()
 
     def power_glitch(self) -> None:
-        """The supply dipped: every register back to its default and the RESET interrupt pending."""
-        self._power_on()
+        """The supply dips: every register back to its default and the RESET interrupt pending.
+
+        Takes effect when the board next moves in time, so another thread may call it safely.
+        """
+        self._glitch = True
 
     def _line_cycle_mode(self) -> bool:
         return self._regs[r.LINECYC.address] > 0 and self._regs[r.LCYCMODE.address] & 0x3F != 0
@@ -168,6 +172,9 @@ class EmulatedBoard:
 
     def run_until(self, t: float) -> None:
         """Move the board to time `t` (epoch s), ending every window on the way; never backwards."""
+        if self._glitch:
+            self._glitch = False
+            self._power_on()
         if self._t is None or t - self._window_end > MAX_GAP_S:
             # First call, or the host was away (suspend): the chip simply runs on from `t`.
             self._t = t
