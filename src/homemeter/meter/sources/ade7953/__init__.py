@@ -10,7 +10,7 @@ from homemeter.config.ade7953 import Ade7953Wiring, Board
 from homemeter.meter.sources.ade7953.chip import Chip
 from homemeter.meter.sources.ade7953.conversion import BOARDS
 from homemeter.meter.sources.ade7953.emulator import EmulatedBoard, Faults, Wiring
-from homemeter.meter.sources.ade7953.source import Ade7953Source
+from homemeter.meter.sources.ade7953.source import Ade7953Source, check_channels
 from homemeter.meter.sources.house import default_channel_configs
 from homemeter.meter.sources.simulator import HouseholdSimulator
 
@@ -22,6 +22,7 @@ def hardware_source(wiring: Ade7953Wiring, channel_count: int) -> Ade7953Source:
     from homemeter.meter.sources.ade7953.linux import GpiodLines, SpidevBus, SystemClock
 
     board = BOARDS[wiring.board]
+    check_channels(board, channel_count)  # before the device is opened
     bus = SpidevBus(wiring.spi_device, wiring.spi_speed_hz)
     try:
         lines = GpiodLines(wiring)
@@ -41,6 +42,7 @@ def emulated_source(
 ) -> tuple[Ade7953Source, EmulatedBoard]:
     """The driver over an emulated board wired to the simulated house (its CTs, its channel table)."""
     profile = BOARDS[board]
+    check_channels(profile, channel_count)
     house = HouseholdSimulator(seed=seed, channel_count=channel_count)
     configs = default_channel_configs(channel_count)
     wiring = Wiring(

@@ -31,7 +31,7 @@ from types import MappingProxyType
 from homemeter.config.app import AppConfig
 from homemeter.config.channel import ChannelConfig
 from homemeter.config.roles import Phase
-from homemeter.errors import ConfigRejected
+from homemeter.errors import ConfigError, ConfigRejected
 from homemeter.meter.source import Measurement, SourceHealth
 from homemeter.meter.sources.ade7953 import registers as r
 from homemeter.meter.sources.ade7953.bus import Ade7953Error, BusError, Glitch
@@ -98,10 +98,7 @@ class Ade7953Source:
     ) -> None:
         """`factory`: the first-start channel table (default: the device's); `sync(at)`: bring an
         emulated chip to the meter's time before each window (hardware keeps its own time)."""
-        if channel_count > board.channels:
-            raise ConfigRejected(
-                f"channels: this board has {board.channels} channels, {channel_count} were asked for"
-            )
+        check_channels(board, channel_count)
         self._chip = chip
         self._clock = chip.clock
         self._lines = chip.lines
@@ -443,6 +440,14 @@ class Ade7953Source:
         with self._lock:
             self._ready = False
             self._chip.close()
+
+
+def check_channels(board: BoardProfile, channel_count: int) -> None:
+    if channel_count > board.channels:
+        raise ConfigError(
+            f"channels: this board has {board.channels} channels, {channel_count} were asked for; "
+            f"run with --channels {board.channels} (or choose the board with --board)"
+        )
 
 
 def _raw_view(address: int, bits: int, signed: bool) -> Register:
