@@ -28,6 +28,7 @@ from homemeter.config.app import AppConfig
 from homemeter.config.settings import Settings
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
 from homemeter.integrations.mdns.service import MdnsService
+from homemeter.integrations.ade7953 import Ade7953Status
 from homemeter.integrations.modbus.service import ModbusService
 from homemeter.integrations.mqtt.publisher import MqttPublisher
 from homemeter.logs.control import LogControl
@@ -36,6 +37,7 @@ from homemeter.meter.clock import MeterClock
 from homemeter.meter.payloads import SnapshotBytes, meter_values
 from homemeter.meter.sampler import Meter
 from homemeter.meter.source import SampleSource
+from homemeter.meter.sources.ade7953 import emulated_source, hardware_source
 from homemeter.meter.sources.simulator import HouseholdSimulator
 from homemeter.store.config import Applier, ConfigService, ConfigStore
 from homemeter.store.credentials import CREDENTIALS_FILE, CredentialStore, generate_password
@@ -57,6 +59,7 @@ COMPONENTS: tuple[ComponentFactory, ...] = (
     ModbusService,
     MqttPublisher,
     MdnsService,  # after Modbus: it advertises the port Modbus bound
+    Ade7953Status,
 )
 
 PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"
@@ -98,9 +101,12 @@ def bind_socket(host: str, port: int, what: str, flag: str) -> socket.socket:
 def make_source(settings: Settings) -> SampleSource:
     if settings.source == "simulator":
         return HouseholdSimulator(seed=settings.seed, channel_count=settings.channels)
+    if settings.source == "ade7953":
+        return hardware_source(settings.ade7953, settings.channels)
+    if settings.source == "ade7953-emulator":
+        return emulated_source(settings.seed, settings.channels, settings.ade7953.board)[0]
     raise SourceUnavailable(
-        f"source {settings.source!r} is not available in this release: the ADE7953 driver is still "
-        "to come; run with --source simulator"
+        f"unknown source {settings.source!r}: choose simulator, ade7953 or ade7953-emulator"
     )
 
 
@@ -214,7 +220,9 @@ def build_runtime(
     issues = IssueRegistry()
     report_start_issues(issues, credentials)
     http_port = http_sock.getsockname()[1]
-    ctx = Context(settings, config, meter, issues, device_id(settings.data_dir), energy_store, http_port)
+    ctx = Context(
+        settings, config, meter, issues, device_id(settings.data_dir), energy_store, http_port, source=source
+    )
     running = Components(components, ctx)
     config_service = ConfigService(config_store, config)
     log_control = LogControl(logs)

@@ -9,7 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from homemeter import __version__
+from homemeter.config.ade7953 import Ade7953Wiring
+from homemeter.config.app import describe
 from homemeter.errors import ConfigError, HomemeterError
 from homemeter.logs.ring import RingHandler, setup_logging
 
@@ -119,10 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--source",
-        choices=("simulator", "ade7953"),
+        choices=("simulator", "ade7953", "ade7953-emulator"),
         default=_env("SOURCE", "simulator"),
-        help="measurement source: the built-in household simulator or an ADE7953 over SPI "
-        "(default: %(default)s)",
+        help="measurement source: the built-in household simulator, an ADE7953 board over SPI, or "
+        "the ADE7953 driver on an emulated board that measures the simulator (default: %(default)s)",
     )
     run.add_argument(
         "--seed",
@@ -144,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("CHANNELS", "17")),
         help="number of channels, 1..17: channel 0 plus N-1 multiplexed (default: %(default)s)",
     )
+    _board_options(run)
     add_command(
         sub,
         "passwd",
@@ -175,6 +180,69 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _int_or_none(value: str) -> int | None:
     return int(value) if value else None
+
+
+def _board_options(run: argparse.ArgumentParser) -> None:
+    """Where the ADE7953 board is wired (--source ade7953); the emulator uses --board only."""
+    board = run.add_argument_group(
+        "ADE7953 board", "wiring of the chip for --source ade7953 (install with pip install 'homemeter[pi]')"
+    )
+    board.add_argument(
+        "--board",
+        choices=("v6.0", "v6.1", "v5"),
+        default=_env("BOARD", "v6.0"),
+        help="analog front end: voltage divider and multiplexer inputs; v6.1 has 16 channels "
+        "(default: %(default)s)",
+    )
+    board.add_argument(
+        "--spi-device", default=_env("SPI_DEVICE", "/dev/spidev0.0"), help="SPI device (default: %(default)s)"
+    )
+    board.add_argument(
+        "--spi-speed",
+        type=int,
+        default=int(_env("SPI_SPEED", "2000000")),
+        help="SPI clock in Hz, at most 5000000 (default: %(default)s)",
+    )
+    board.add_argument(
+        "--gpio-chip", default=_env("GPIO_CHIP", "/dev/gpiochip0"), help="GPIO chip (default: %(default)s)"
+    )
+    board.add_argument(
+        "--mux-lines",
+        default=_env("MUX_LINES", "17,27,22,23"),
+        help="line offsets of the 74HC4067's S0,S1,S2,S3 (default: %(default)s)",
+    )
+    board.add_argument(
+        "--reset-line",
+        type=int,
+        default=int(_env("RESET_LINE", "24")),
+        help="line offset of the chip's RESET (default: %(default)s)",
+    )
+    board.add_argument(
+        "--irq-line",
+        default=_env("IRQ_LINE", "25"),
+        help="line offset of the chip's IRQ, or 'none' to poll the status register (default: %(default)s)",
+    )
+
+
+def _wiring(args: argparse.Namespace) -> Ade7953Wiring:
+    """The board options as one validated model; a bad value names its option."""
+    try:
+        mux = tuple(int(x) for x in args.mux_lines.split(","))
+        irq = None if args.irq_line.lower() == "none" else int(args.irq_line)
+    except ValueError as err:
+        raise ConfigError(f"--mux-lines/--irq-line: expected line numbers ({err})") from err
+    try:
+        return Ade7953Wiring(
+            board=args.board,
+            spi_device=args.spi_device,
+            spi_speed_hz=args.spi_speed,
+            gpio_chip=args.gpio_chip,
+            mux_lines=mux,
+            reset_line=args.reset_line,
+            irq_line=irq,
+        )
+    except ValidationError as err:
+        raise ConfigError(f"ADE7953 board options: {describe(err)}") from err
 
 
 def _passwd(args: argparse.Namespace) -> None:
@@ -214,6 +282,7 @@ def _run(args: argparse.Namespace, ring: RingHandler) -> None:
             seed=args.seed,
             speed=args.speed,
             channels=args.channels,
+            ade7953=_wiring(args),
         ),
         ring,
     )

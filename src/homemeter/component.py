@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 from homemeter.config.app import AppConfig
 from homemeter.config.settings import Settings
 from homemeter.meter.snapshot import EnergyTotals
+from homemeter.meter.source import SampleSource
 from homemeter.meter.view import MeterView
 from homemeter.system.issues import IssueRegistry, Severity
 
@@ -92,6 +93,7 @@ class Context:
     #: Every component by name, filled when they are built: one may read another's status (mDNS
     #: advertises the port Modbus actually bound). Changes reach components in list order.
     components: dict[str, Component] = field(default_factory=dict)
+    source: SampleSource | None = None  # what the meter samples (hardware health, raw registers)
 
     @property
     def data_dir(self) -> Path:

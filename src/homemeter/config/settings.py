@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from homemeter.config.ade7953 import Ade7953Wiring
 
 
 @dataclass(frozen=True)
@@ -19,3 +21,4 @@ class Settings:
     seed: int = 0
     speed: float = 1.0
     channels: int = 17
+    ade7953: Ade7953Wiring = field(default_factory=Ade7953Wiring)  # board for --source ade7953*

@@ -7,8 +7,12 @@ sources go through the same pipeline.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple, Protocol, runtime_checkable
 
+from homemeter.config.app import AppConfig
 from homemeter.config.channel import ChannelConfig
 
 
@@ -52,3 +56,46 @@ class SampleSource(Protocol):
 
     def grid_frequency(self, at: float) -> float:
         """Line frequency in Hz at time `at`."""
+
+
+# Optional capabilities of hardware sources (evcc style: one small protocol each; app.py and the
+# ade7953 component check for them, the simulator has none).
+
+
+@runtime_checkable
+class ConfigurableSource(Protocol):
+    def configure(self, config: AppConfig) -> None:
+        """Take a new configuration (CT specifications, calibration, sample time) without blocking.
+
+        Raises `ConfigRejected` for values the hardware cannot hold; the chip is written later,
+        from the sampling thread.
+        """
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """How a hardware source is doing, for the component status and the issue list."""
+
+    state: str  # "starting", "running", "no-line-cycles", "unreachable"
+    ok: bool
+    last_error: str | None = None
+    counters: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    details: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@runtime_checkable
+class MonitoredSource(Protocol):
+    def health(self) -> SourceHealth:
+        """The current health; cheap, callable from the event loop."""
+
+    def close(self) -> None:
+        """Release the device (may wait for a read in progress, at most a line-cycle window)."""
+
+
+@runtime_checkable
+class RegisterAccess(Protocol):
+    """Raw register access for the device's register-tester endpoints (blocking: call off the loop)."""
+
+    def read_register(self, address: int, bits: int, signed: bool) -> int: ...
+
+    def write_register(self, address: int, bits: int, value: int) -> None: ...

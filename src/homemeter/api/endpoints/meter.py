@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Annotated, Any
 
@@ -24,9 +25,12 @@ from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
 from homemeter.config.app import AppConfig
 from homemeter.config.channel import ChannelConfig
+from homemeter.errors import SourceUnavailable
+from homemeter.integrations.ade7953 import Ade7953Status
 from homemeter.meter.payloads import channel_values
 from homemeter.meter.quantities import ENERGY_QUANTITIES, QUANTITIES
 from homemeter.meter.snapshot import EnergyTotals
+from homemeter.meter.source import RegisterAccess
 
 TAG = "ADE7953"
 NonNegative = Annotated[float, Field(strict=True, ge=0.0, allow_inf_nan=False)]
@@ -53,6 +57,49 @@ class ChannelMeterValues(BaseModel):
     groupLabel: str
     role: str
     data: MeterValues
+
+
+class RegisterValue(BaseModel):
+    address: int
+    bits: int
+    signed: bool
+    value: int
+
+
+class RegisterWrite(BaseModel):
+    address: int = Field(ge=0, le=65535)
+    bits: int = Field(description="8, 16, 24 or 32")
+    value: int
+
+
+REGISTER_WIDTHS = (8, 16, 24, 32)
+
+
+def _register_query(request: Request) -> tuple[int, int, bool]:
+    """The device's parameter checks, in its order and words."""
+    params = request.query_params
+    values = []
+    for name, top in (("address", 65535), ("bits", 255)):
+        raw = params.get(name)
+        if raw is None:
+            raise ApiError(400, f"Missing register {name} parameter")
+        if not raw.isdigit() or int(raw) > top:
+            raise ApiError(400, f"Register {name} out of range (0-{top})")
+        values.append(int(raw))
+    return values[0], values[1], params.get("signed") == "true"
+
+
+def _register_body(doc: Any) -> RegisterWrite:
+    fields = ("address", "bits", "value")
+    if not isinstance(doc, dict) or not all(
+        isinstance(doc.get(f), int) and not isinstance(doc.get(f), bool) for f in fields
+    ):
+        raise ApiError(400, "address, bits, and value fields must be integers")
+    if not 0 <= doc["address"] <= 65535:
+        raise ApiError(400, "Register address out of range (0-65535)")
+    if not 0 <= doc["bits"] <= 255:
+        raise ApiError(400, "Register bits out of range (0-255)")
+    return RegisterWrite(address=doc["address"], bits=doc["bits"], value=doc["value"])
 
 
 class SampleTime(BaseModel):
@@ -198,17 +245,38 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
     async def not_on_linux(request: Request) -> Response:
         return error_response(501, "Raw ADE7953 access is not available on this meter source")
 
+    def registers() -> RegisterAccess:
+        """The chip's raw registers; 501 when the source has no chip (the simulator)."""
+        status = svc.components.get(Ade7953Status.name)
+        access = status.registers if isinstance(status, Ade7953Status) else None
+        if access is None:
+            raise ApiError(501, "Raw ADE7953 access is not available on this meter source")
+        return access
+
     async def get_register(request: Request) -> Response:
-        # The device's parameter checks first, so a client's mistake is a 400 like on the device;
-        # a well-formed read then gets the honest 501: there is no chip behind the simulator.
-        params = request.query_params
-        for name, top in (("address", 65535), ("bits", 255)):
-            raw = params.get(name)
-            if raw is None:
-                raise ApiError(400, f"Missing register {name} parameter")
-            if not raw.isdigit() or int(raw) > top:
-                raise ApiError(400, f"Register {name} out of range (0-{top})")
-        return await not_on_linux(request)
+        # The device's parameter checks first, so a client's mistake is a 400 like on the device.
+        address, bits, signed = _register_query(request)
+        access = registers()
+        if bits not in REGISTER_WIDTHS:
+            raise ApiError(400, "Register bits must be 8, 16, 24 or 32")
+        try:
+            value = await asyncio.to_thread(access.read_register, address, bits, signed)
+        except SourceUnavailable as err:
+            raise ApiError(503, f"ADE7953 register read failed: {err}") from err
+        return JSONBytes({"address": address, "bits": bits, "signed": signed, "value": value})
+
+    async def put_register(request: Request) -> Response:
+        body = _register_body(await read_json(request, 128))
+        access = registers()
+        if body.bits not in REGISTER_WIDTHS:
+            raise ApiError(400, "Register bits must be 8, 16, 24 or 32")
+        try:
+            await asyncio.to_thread(access.write_register, body.address, body.bits, body.value)
+        except ValueError as err:
+            raise ApiError(400, f"value: {err}") from err
+        except SourceUnavailable as err:
+            raise ApiError(503, f"ADE7953 register write failed: {err}") from err
+        return success("ADE7953 register written successfully")
 
     async def waveform_status(request: Request) -> Response:
         return JSONBytes({"state": "idle", "channel": 255})
@@ -325,21 +393,26 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
             "GET",
             "/ade7953/register",
             get_register,
-            "Raw chip register (not available)",
+            "Raw chip register",
             TAG,
+            response=RegisterValue,
             query=(
                 Query("address", {"type": "integer", "minimum": 0, "maximum": 65535}, "register", True),
-                Query("bits", {"type": "integer", "minimum": 0, "maximum": 255}, "width", True),
+                Query("bits", {"type": "integer", "minimum": 0, "maximum": 255}, "width: 8/16/24/32", True),
+                Query("signed", {"type": "string", "enum": ["true", "false"]}, "decode as signed"),
             ),
-            errors=(400, 501),
+            errors=(400, 501, 503),
+            description="The ADE7953 sources read the chip (verified); the simulator answers 501.",
         ),
         E(
             "PUT",
             "/ade7953/register",
-            not_on_linux,
-            "Raw chip register (not available)",
+            put_register,
+            "Write a raw chip register",
             TAG,
-            errors=(501,),
+            body=RegisterWrite,
+            errors=(400, 413, 501, 503),
+            description="The ADE7953 sources write the chip (verified); the simulator answers 501.",
         ),
         E(
             "POST",
