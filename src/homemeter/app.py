@@ -27,8 +27,8 @@ from homemeter.component import ComponentFactory, Components, Context
 from homemeter.config.app import AppConfig
 from homemeter.config.settings import Settings
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
-from homemeter.integrations.mdns.service import MdnsService
 from homemeter.integrations.ade7953 import Ade7953Status
+from homemeter.integrations.mdns.service import MdnsService
 from homemeter.integrations.modbus.service import ModbusService
 from homemeter.integrations.mqtt.publisher import MqttPublisher
 from homemeter.logs.control import LogControl
