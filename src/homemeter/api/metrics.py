@@ -96,7 +96,7 @@ def channel_labels(c: ChannelReading) -> tuple[str, ...]:
 
 
 class MeterCollector(Collector):
-    """Everything homemeter knows, read once per scrape; the process metrics come from their own."""
+    """Everything homemeter knows, read once per scrape (process metrics: `ProcessCollector`)."""
 
     def __init__(self, svc: Services) -> None:
         self._svc = svc
