@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sampling.py
 	scripts/system-deps.sh wrk
 	$(BIN)/python bench/http.py
+	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/modbus/run.py
 	$(BIN)/python bench/mqtt.py
 

@@ -141,3 +141,29 @@ def test_the_source_is_told_the_next_multiplexed_channel_before_its_window() -> 
             assert ch == pending  # the channel read is the one announced, before its window
             pending = None
     assert sum(1 for kind, _ in events if kind == "select") >= 20
+
+
+async def test_late_and_skipped_windows_are_counted() -> None:
+    """A loop held up for over a window counts late windows; a stall past the catch-up limit skips."""
+    clock = MeterClock(start=START)
+    meter = Meter(ConstantSource(power={0: 500.0}), channels(3), {}, clock=clock)
+    task = asyncio.create_task(meter.run())
+    try:
+        while meter.latest.readings < 2:  # running on time; bounded by the test timeout
+            await asyncio.sleep(0.01)
+        assert meter.latest.late_windows == meter.latest.skipped_windows == 0
+        clock.start += 1.0  # the meter clock jumps as if the loop had been blocked for 1 s
+        while meter.latest.late_windows == 0:
+            await asyncio.sleep(0.01)
+        # Those ending 0.2 s or more before the wake-up: 4 or 5 of the 5 or 6 that became due at once.
+        late = meter.latest.late_windows
+        assert 4 <= late <= 5
+        assert meter.latest.skipped_windows == 0
+        clock.start += 60.0  # a suspend: 300 windows, past the 25-window catch-up limit
+        while meter.latest.skipped_windows == 0:
+            await asyncio.sleep(0.01)
+        assert meter.latest.skipped_windows >= 300
+        assert meter.latest.late_windows == late  # skipped windows are not processed, so not late
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

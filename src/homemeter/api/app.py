@@ -25,10 +25,13 @@ from homemeter.api.endpoints import (
     logs,
     mdns,
     meter,
+    metrics,
     modbus,
     system,
 )
 from homemeter.api.meter_values import FastRoute
+from homemeter.api.metrics import Exposition
+from homemeter.api.metrics_auth import MetricsRoute
 from homemeter.api.openapi import openapi_document
 from homemeter.api.request_counter import RequestCounter
 from homemeter.api.responses import ApiError, JSONBytes, error_response
@@ -47,6 +50,7 @@ AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (
     backup.endpoints,
     auth.endpoints,
     logs.endpoints,
+    metrics.endpoints,
 )
 
 SWAGGER_PAGE = """<!doctype html>
@@ -116,9 +120,17 @@ def build_app(svc: Services) -> ASGIApp:
         exception_handlers={ApiError: _api_error, ConfigRejected: _rejected, HTTPException: _http_error},
     )
     exempt = _public(table)
+    limiter = FailureLimiter()
     # The meter-values poll skips the router (see FastRoute for why and the benchmark figure).
     fast = FastRoute(app, f"{API}/ade7953/meter-values", svc.meter_values)
-    guarded = DigestAuthMiddleware(fast, credentials=svc.credentials, exempt=exempt, limiter=FailureLimiter())
+    # /metrics may have its own authentication (bearer, Basic, none): only it may skip Digest.
+    scrape = MetricsRoute(fast, Exposition(svc), lambda: svc.config.current.metrics, limiter)
+    guarded = DigestAuthMiddleware(
+        scrape,
+        credentials=svc.credentials,
+        exempt=lambda scope: exempt(scope) or scrape.bypasses_digest(scope),
+        limiter=limiter,
+    )
     return RequestCounter(guarded, svc.stats, exempt)
 
 

@@ -11,6 +11,7 @@ from homemeter.config.channel import MAX_CHANNELS, ChannelConfig, check_channel_
 from homemeter.config.hardware import Ade7953Calibration, LedConfig
 from homemeter.config.influxdb import InfluxDbConfig
 from homemeter.config.mdns import MdnsConfig
+from homemeter.config.metrics import MetricsConfig
 from homemeter.config.modbus import ModbusConfig
 from homemeter.config.mqtt import MqttConfig
 from homemeter.config.udp_log import UdpLogConfig
@@ -34,6 +35,7 @@ class AppConfig(BaseModel):
     led: LedConfig = LedConfig()
     ade7953: Ade7953Calibration = Ade7953Calibration()
     udpLog: UdpLogConfig = UdpLogConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @field_validator("channels")
     @classmethod

@@ -67,6 +67,8 @@ class Meter:
         self._raw_frequency = DEFAULT_FREQUENCY
         self.readings = 0
         self.failures = 0
+        self.late_windows = 0
+        self.skipped_windows = 0
         self._seq = 0
         self._changed = asyncio.Event()
         self._energy_listeners: list[EnergyListener] = []
@@ -172,6 +174,8 @@ class Meter:
             aggregates=tuple(RoleAggregate.of(role, channels) for role in AGGREGATE_ROLES),
             readings=self.readings,
             failures=self.failures,
+            late_windows=self.late_windows,
+            skipped_windows=self.skipped_windows,
         )
 
     def _channel_reading(self, i: int, line_voltage: float) -> ChannelReading:
@@ -224,13 +228,19 @@ class Meter:
     async def run(self) -> None:
         """Sample in (simulated) real time until cancelled."""
         clock = self._clock
+        # The first round catches up the start-up (components starting): not a hold-up to count.
+        counting = False
         while True:
             now = clock.now()
             behind = int((now - self._next_window) / self._window_s)
             if behind > MAX_CATCH_UP_WINDOWS * max(1.0, clock.speed):
                 log.warning("meter stalled, skipping windows=%d", behind)
                 self._next_window += behind * self._window_s
+                self.skipped_windows += behind
             due = self._next_window <= now
+            if due and counting:
+                self._count_late(now)
+            counting = True
             if due and self._source.blocking:
                 await asyncio.to_thread(self._catch_up, now)  # SPI/GPIO reads block: off the loop
             elif due:
@@ -240,6 +250,17 @@ class Meter:
             wait = clock.real_seconds(self._next_window - clock.now())
             floor = MIN_REAL_PERIOD if clock.speed > 1 else 0.0
             await asyncio.sleep(max(wait, floor))
+
+    def _count_late(self, now: float) -> None:
+        """Count the due windows that ended over one window ago: the loop was held up that long.
+
+        Under --speed the loop wakes at most every MIN_REAL_PERIOD (several windows at once), so
+        that much meter time is on time too.
+        """
+        speed = self._clock.speed
+        cutoff = now - self._window_s - (MIN_REAL_PERIOD * speed if speed > 1 else 0.0)
+        if self._next_window <= cutoff:
+            self.late_windows += int((cutoff - self._next_window) / self._window_s) + 1
 
     def _catch_up(self, now: float) -> None:
         while self._next_window <= now:

@@ -121,6 +121,8 @@ class MeterSnapshot:
     aggregates: tuple[RoleAggregate, ...]  # in AGGREGATE_ROLES order
     readings: int = 0  # accepted readings since start (the API's readingCount)
     failures: int = 0  # discarded readings since start (readingCountFailure)
+    late_windows: int = 0  # windows processed over one window late since start (the loop was held up)
+    skipped_windows: int = 0  # windows never processed since start (skipped after a stall)
 
     def aggregate(self, role: Role) -> RoleAggregate:
         return self.aggregates[AGGREGATE_ROLES.index(role)]

@@ -38,6 +38,8 @@ class EnergyPersister(Component):
         self.interval = ctx.config.energySaveInterval
         self._last_save: float | None = None
         self._save_lock = asyncio.Lock()
+        # At 0 from the start, so that an alert on the first save error sees it rise (/metrics).
+        self.counters.update(saves=0, saveErrors=0)
 
     async def start(self) -> None:
         if self._store.recovered_from is not None:
