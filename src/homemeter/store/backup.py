@@ -1,9 +1,10 @@
 """Backups: the configuration as one JSON document, and the data directory as a tar.
 
-Neither contains the login (credentials.json holds password-equivalent HA1 hashes) nor secrets in
-clear: MQTT/InfluxDB passwords and tokens appear as the mask, and restoring a masked value keeps the
-secret currently stored (so a backup is safe to keep anywhere; after a restore onto a fresh install
-the secrets must be entered again). The device exports them in clear; that is the unsafe choice.
+Neither contains the login (credentials.json holds password-equivalent HA1 hashes) nor, unless
+explicitly asked for (`GET /backup/configuration?secrets=true`), secrets in clear: MQTT/InfluxDB
+passwords and tokens appear as the mask, and restoring a masked value keeps the secret currently
+stored (so a backup is safe to keep anywhere; after a restore onto a fresh install the secrets must
+be entered again). The device always exports them in clear; that is the unsafe choice.
 
 Everything is validated before anything is replaced: a rejected restore changes nothing.
 """
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from homemeter.config.app import AppConfig, describe
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig
-from homemeter.config.secrets import unmask
+from homemeter.config.secrets import REVEAL, unmask
 from homemeter.errors import HomemeterError
 from homemeter.meter.quantities import ENERGY_COLUMNS
 from homemeter.meter.snapshot import EnergyTotals
@@ -49,15 +50,17 @@ class BackupRejected(HomemeterError):
 
 
 # ----------------------------------------------------------------------------- configuration
-def config_document(config: AppConfig, device_id: str, version: str, now: float) -> dict[str, Any]:
-    """The whole configuration (every section, secrets masked) with what identifies its origin."""
+def config_document(
+    config: AppConfig, device_id: str, version: str, now: float, *, reveal: bool = False
+) -> dict[str, Any]:
+    """The whole configuration (every section, secrets masked unless `reveal`) and its origin."""
     return {
         "version": BACKUP_FORMAT,
         "type": "configuration",
         "deviceId": device_id,
         "firmwareVersion": version,
         "timestamp": iso_time(now),
-        "configuration": config.model_dump(mode="json"),
+        "configuration": config.model_dump(mode="json", context=REVEAL if reveal else None),
     }
 
 
