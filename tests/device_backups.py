@@ -98,8 +98,8 @@ def device_backup(channels: int = 17, device_id: str = DEVICE_ID, firmware: str 
         "energy_ns": {k: v for i in range(channels) for k, v in energy_keys(i).items()},
         "custom_mqtt_ns": {
             "enabled": entry("u8", 1),
-            "server": entry("str", "broker.home.arpa"),
-            "port": entry("u16", 8883),
+            "server": entry("str", "127.0.0.1"),  # loopback: an MQTT publisher never leaves the host
+            "port": entry("u16", 1),
             "clientId": entry("str", "energyme-kitchen"),
             "useCred": entry("u8", 1),
             "topic": entry("str", "house/energy"),
@@ -109,8 +109,8 @@ def device_backup(channels: int = 17, device_id: str = DEVICE_ID, firmware: str 
         },
         "influxdb_ns": {
             "enabled": entry("u8", 1),
-            "server": entry("str", "influx.home.arpa"),
-            "port": entry("u16", 8087),
+            "server": entry("str", "127.0.0.1"),
+            "port": entry("u16", 2),
             "version": entry("u8", 1),
             "database": entry("str", "energy"),
             "username": entry("str", "writer"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -254,6 +255,7 @@ def _import_device(args: argparse.Namespace) -> None:
 
     from homemeter.integrations.energyme.device_import import import_device
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would hide the bar
     url = args.url if "://" in args.url else f"http://{args.url}"
     password = os.environ.get("HOMEMETER_DEVICE_PASSWORD") or getpass.getpass(
         f"password of {args.user} on {url}: "

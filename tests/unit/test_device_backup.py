@@ -63,8 +63,8 @@ def test_every_setting_of_a_full_backup_arrives() -> None:
     mqtt = config.mqtt
     assert (mqtt.enabled, mqtt.server, mqtt.port, mqtt.clientid, mqtt.topic, mqtt.frequency) == (
         True,
-        "broker.home.arpa",
-        8883,
+        "127.0.0.1",
+        1,
         "energyme-kitchen",
         "house/energy",
         30,
@@ -72,8 +72,8 @@ def test_every_setting_of_a_full_backup_arrives() -> None:
     assert mqtt.useCredentials and mqtt.password.get_secret_value() == MQTT_PASSWORD
     influx = config.influxdb
     assert (influx.server, influx.port, influx.version, influx.database, influx.bucket) == (
-        "influx.home.arpa",
-        8087,
+        "127.0.0.1",
+        2,
         1,
         "energy",
         "power",
