@@ -62,7 +62,8 @@ class StandInDevice:
         self.requests.append(str(request.url.path) + ("?" + request.url.query if request.url.query else ""))
         if self.authorised(request):
             return None
-        challenge = f'Digest realm="{REALM}", qop="auth", nonce="{os.urandom(16).hex()}", opaque="{os.urandom(16).hex()}"'
+        nonce, opaque = os.urandom(16).hex(), os.urandom(16).hex()
+        challenge = f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", opaque="{opaque}"'
         return PlainTextResponse(
             "The password is incorrect. Please try again.", 401, {"WWW-Authenticate": challenge}
         )

@@ -58,7 +58,9 @@ def test_a_device_backup_restores_live_and_names_what_it_skipped(service: Runnin
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["success"] is True and "Device configuration restored from 588c81c47a50" in body["message"]
-    assert {"wifi_ns.ip", "wifi_ns.useStatic", "led_ns.brightness", "button_ns.pressCount"} <= set(body["skipped"])
+    assert {"wifi_ns.ip", "wifi_ns.useStatic", "led_ns.brightness", "button_ns.pressCount"} <= set(
+        body["skipped"]
+    )
     assert {"crashmonitor_ns.crashCount", "time_ns.tzOffset", "mqtt_ns.cloudEnabled"} <= set(body["skipped"])
     assert set(body["skippedReasons"]) == set(body["skipped"])
     assert "channels_ns.label_1" not in body["skipped"] and "adv_log_ns.printLevel" not in body["skipped"]
@@ -66,8 +68,14 @@ def test_a_device_backup_restores_live_and_names_what_it_skipped(service: Runnin
     channels = service.get(f"{API}/ade7953/channel").json()
     assert [c["label"] for c in channels] == [f"Circuit {i}" for i in range(17)]
     assert [c["role"] for c in channels[:5]] == ["grid", "pv", "battery", "inverter", "load"]
-    assert channels[4]["reverse"] is True and channels[1]["phase"] == 2 and channels[1]["groupLabel"] == "Room 1"
-    assert channels[0]["ctSpecification"] == {"currentRating": 50.0, "voltageOutput": 1.0, "scalingFraction": 0.0}
+    assert (
+        channels[4]["reverse"] is True and channels[1]["phase"] == 2 and channels[1]["groupLabel"] == "Room 1"
+    )
+    assert channels[0]["ctSpecification"] == {
+        "currentRating": 50.0,
+        "voltageOutput": 1.0,
+        "scalingFraction": 0.0,
+    }
     assert service.services.meter.latest.channels[1].label == "Circuit 1"  # live in the meter too
     mqtt = service.get(f"{API}/custom-mqtt/config").json()
     assert (mqtt["enabled"], mqtt["topic"], mqtt["clientid"], mqtt["password"]) == (
@@ -157,4 +165,4 @@ def test_the_backup_carries_the_devices_schema_and_both_halves_restore(service: 
 def test_a_device_backup_for_this_device_id_needs_no_force(service: RunningService) -> None:
     doc = device_backup(device_id=service.services.device_id)
     assert restore(service, doc, "").status_code == 200
-    assert DEVICE_ID != service.services.device_id
+    assert service.services.device_id != DEVICE_ID

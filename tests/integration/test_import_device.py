@@ -38,7 +38,9 @@ def device() -> Iterator[StandInDevice]:
         yield standin
 
 
-def import_device(url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch, password: str = DEVICE_PASSWORD) -> int:
+def import_device(
+    url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch, password: str = DEVICE_PASSWORD
+) -> int:
     monkeypatch.setenv("HOMEMETER_DEVICE_PASSWORD", password)
     return main(["import-device", url, "--data-dir", str(data_dir)])
 
@@ -82,7 +84,9 @@ def test_interrupted_import_writes_nothing_and_a_rerun_completes(
     try:
         channels = service.get(f"{API}/ade7953/channel").json()
         assert [c["label"] for c in channels] == [f"Circuit {i}" for i in range(17)]
-        assert channels[3]["role"] == "inverter" and channels[1]["ctSpecification"]["scalingFraction"] == 0.015
+        assert (
+            channels[3]["role"] == "inverter" and channels[1]["ctSpecification"]["scalingFraction"] == 0.015
+        )
         mqtt = service.get(f"{API}/custom-mqtt/config").json()
         assert (mqtt["server"], mqtt["topic"], mqtt["password"]) == ("127.0.0.1", "house/energy", "********")
         assert service.get(f"{API}/influxdb/config").json()["bucket"] == "power"

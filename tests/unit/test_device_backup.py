@@ -56,7 +56,13 @@ def test_every_setting_of_a_full_backup_arrives() -> None:
     assert kitchen.active and not kitchen.reverse and config.channels[4].reverse
     assert kitchen.ctSpecification.currentRating == 20.0 and kitchen.ctSpecification.scalingFraction == 0.015
     assert config.channels[0].ctSpecification.currentRating == 50.0
-    assert [c.role for c in config.channels[:5]] == [Role.GRID, Role.PV, Role.BATTERY, Role.INVERTER, Role.LOAD]
+    assert [c.role for c in config.channels[:5]] == [
+        Role.GRID,
+        Role.PV,
+        Role.BATTERY,
+        Role.INVERTER,
+        Role.LOAD,
+    ]
     assert not config.channels[6].active
     assert config.sampleTime == 1000
     assert config.ade7953.aVGain == 4_100_000 and config.ade7953.phCalB == -10
@@ -112,7 +118,10 @@ def test_keys_missing_from_the_backup_keep_the_current_values() -> None:
     current = factory()
     settings = mapped(doc, current)
     assert settings.config.mqtt == current.mqtt
-    assert settings.config.channels[2].label == "Channel 2" and settings.config.channels[2].groupLabel == "Room 2"
+    assert (
+        settings.config.channels[2].label == "Channel 2"
+        and settings.config.channels[2].groupLabel == "Room 2"
+    )
 
 
 def test_legacy_role_flags_become_a_role_unless_role_is_there() -> None:
@@ -142,7 +151,9 @@ def test_legacy_role_flags_become_a_role_unless_role_is_there() -> None:
 def test_device_coercions_empty_labels_and_split_phase_on_channel_zero() -> None:
     doc = device_backup()
     doc["nvs"]["channels_ns"].update(
-        label_3={"type": "str", "value": ""}, phase_0={"type": "u8", "value": 4}, phase_5={"type": "u8", "value": 4}
+        label_3={"type": "str", "value": ""},
+        phase_0={"type": "u8", "value": 4},
+        phase_5={"type": "u8", "value": 4},
     )
     config = mapped(doc).config
     assert config.channels[3].label == "Channel 3"
@@ -177,8 +188,14 @@ def test_older_firmware_widths_and_float_energy_are_read() -> None:
 @pytest.mark.parametrize(
     ("mutate", "fragments"),
     [
-        (lambda n: n["channels_ns"]["active_3"].update(value=300), ["channels_ns.active_3", "out of range for u8"]),
-        (lambda n: n["channels_ns"]["label_3"].update(type="u8", value=3), ["channels_ns.label_3", "str entry"]),
+        (
+            lambda n: n["channels_ns"]["active_3"].update(value=300),
+            ["channels_ns.active_3", "out of range for u8"],
+        ),
+        (
+            lambda n: n["channels_ns"]["label_3"].update(type="u8", value=3),
+            ["channels_ns.label_3", "str entry"],
+        ),
         (lambda n: n["channels_ns"]["label_3"].update(value=5), ["channels_ns.label_3", "JSON string"]),
         (lambda n: n["channels_ns"]["role_3"].update(value=9), ["channels_ns.role_3", "not a role code"]),
         (lambda n: n["channels_ns"]["active_3"].update(value=2), ["channels_ns.active_3", "0 or 1"]),

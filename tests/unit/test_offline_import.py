@@ -113,7 +113,9 @@ def test_a_running_service_is_refused(tmp_path: Path) -> None:
     ensure_stopped(data)  # closed: free again
 
 
-def test_the_cli_command_reports_and_refuses_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_command_reports_and_refuses_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     backup = tmp_path / "config_backup.json"
     backup.write_text(json.dumps(device_backup()))

@@ -71,7 +71,9 @@ def _version(text: str) -> tuple[int, ...]:
         raise BackupRejected(f"firmwareVersion: {text!r} is not a version like 1.2.3") from err
 
 
-def check_document(doc: Any, device_id: str, version: str, force: bool) -> dict[str, Any]:
+def check_document(
+    doc: Any, device_id: str, version: str, force: bool, force_hint: str = "Use ?force=true to override."
+) -> dict[str, Any]:
     """The `configuration` object of a backup document after the device's checks, in its order."""
     if not isinstance(doc, dict):
         raise BackupRejected("Invalid backup format: expected a JSON object")
@@ -92,8 +94,7 @@ def check_document(doc: Any, device_id: str, version: str, force: bool) -> dict[
         )
     if not force and doc.get("deviceId") != device_id:
         raise BackupRejected(
-            f"Device ID mismatch: backup from {doc.get('deviceId')}, current device {device_id}. "
-            "Use ?force=true to override."
+            f"Device ID mismatch: backup from {doc.get('deviceId')}, current device {device_id}. {force_hint}"
         )
     config: dict[str, Any] = doc["configuration"]
     return config

@@ -266,8 +266,8 @@ class _Reader:
                 self.skipped[where] = "empty: homemeter keeps its own server and leaves this disabled"
                 continue
             self.put(key.path, SecretStr(value) if _is_secret(key.path) else value, where)
-        if empty_server:
-            self.put(f"{_SERVER_SECTIONS[ns]}.enabled", False, f"{ns}.server")
+        if empty_server:  # whatever `enabled` said: there is nowhere to publish to
+            self.put(f"{_SERVER_SECTIONS[ns]}.enabled", False, f"{ns}.enabled")
 
     def channel_key(self, name: str, entry: NvsValue) -> None:
         where = f"channels_ns.{name}"

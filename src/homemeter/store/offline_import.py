@@ -132,7 +132,7 @@ def write_device_settings(
     own = store.open()
     try:
         reset = frozenset(
-            a.index for a, b in zip(old.channels, settings.config.channels, strict=False) if a.role != b.role
+            a.index for a, b in zip(old.channels, settings.config.channels, strict=True) if a.role != b.role
         )
         changed, unchanged = energy_changes(own, device, reset)
         ConfigStore(data_dir).save(settings.config)
@@ -157,7 +157,7 @@ def import_backup_file(data_dir: Path, doc: Any, version: str, force: bool) -> I
     if is_device_document(doc):
         backup = check_device_document(doc, ident, version, force, "Use --force to override.")
         return write_device_settings(data_dir, backup, map_backup(backup.nvs, current))
-    section = check_document(doc, ident, version, force)
+    section = check_document(doc, ident, version, force, "Use --force to override.")
     factory = tuple(ChannelConfig.default(i) for i in range(len(current.channels)))
     ConfigStore(data_dir).save(restore_config(section, current, factory, "configuration."))
     return ImportReport("Configuration restored (masked passwords and tokens were kept)", {})
