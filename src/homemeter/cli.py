@@ -1,13 +1,15 @@
-"""The `homemeter` command: run the service, or change the admin password offline."""
+"""The `homemeter` command: run the service; offline, change the admin password or import a device's data."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -175,7 +177,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="list every _http._tcp and _modbus._tcp service, not only devices"
     )
     discover.add_argument("--json", action="store_true", help="print a JSON array of the services found")
+    _import_commands(sub)
     return parser
+
+
+def _import_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stopped = (
+        "The service must be stopped (it owns the data directory); with it running, restore through "
+        "POST /api/v1/restore/configuration instead."
+    )
+    from_file = add_command(
+        sub,
+        "import-device-backup",
+        "import a configuration backup file of an EnergyMe-Home device (or of homemeter) offline",
+        "Import the JSON file the device's Update page (or GET /api/v1/backup/configuration) "
+        "downloads into the data directory: channels, custom MQTT, InfluxDB, sample time and "
+        "calibration become homemeter's configuration, and the energy counters raise homemeter's "
+        "totals (never lower them). Keys without meaning on Linux (Wi-Fi, LED, button, ...) are "
+        "listed as skipped. Validated whole before anything is written. " + stopped,
+    )
+    from_file.add_argument("file", type=Path, help="the backup file (config_backup_<id>_<time>.json)")
+    from_file.add_argument(
+        "--force",
+        action="store_true",
+        help="import although the backup's device ID is not this installation's (always so for a "
+        "device's backup: the device's check, kept on purpose)",
+    )
+    live = add_command(
+        sub,
+        "import-device",
+        "import the settings and energy totals of a running EnergyMe-Home device offline",
+        "Read a running device's configuration backup and its channels' live energy counters over "
+        "its REST API (HTTP Digest), with a progress bar, then write them into the data directory "
+        "as import-device-backup does. The password comes from HOMEMETER_DEVICE_PASSWORD or is "
+        "asked for. Nothing is written unless everything was read; run it again after an "
+        "interruption, or later to catch up: totals are only ever raised. " + stopped,
+    )
+    live.add_argument("url", help="the device's address, e.g. http://192.168.1.50 (http:// is assumed)")
+    live.add_argument("--user", default="admin", help="the device's user (default: %(default)s)")
 
 
 def _int_or_none(value: str) -> int | None:
@@ -267,6 +306,61 @@ def _discover(args: argparse.Namespace) -> None:
     run(args.timeout, args.all, args.json)
 
 
+def _print_report(message: str, skipped: dict[str, str]) -> None:
+    print(f"homemeter: {message}")
+    by_reason: dict[str, list[str]] = {}
+    for key, reason in skipped.items():
+        by_reason.setdefault(reason, []).append(key)
+    for reason, keys in by_reason.items():
+        print(f"  skipped ({reason}): {', '.join(keys)}")
+
+
+def _import_device_backup(args: argparse.Namespace) -> None:
+    import orjson
+
+    from homemeter.store.offline_import import import_backup_file
+
+    try:
+        doc = orjson.loads(args.file.read_bytes())
+    except OSError as err:
+        raise ConfigError(f"cannot read {args.file}: {err.strerror}") from err
+    except orjson.JSONDecodeError as err:
+        raise ConfigError(f"{args.file}: Invalid JSON format: {err}") from err
+    report = import_backup_file(args.data_dir, doc, __version__, args.force)
+    _print_report(report.message, dict(report.skipped))
+
+
+class _Bar:
+    """The importer's progress on a rich progress bar: one task per part."""
+
+    def __init__(self, progress: Any) -> None:
+        self._progress = progress
+        self._task: Any = None  # rich's TaskID
+
+    def start(self, description: str, total: int) -> None:
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self) -> None:
+        self._progress.advance(self._task)
+
+
+def _import_device(args: argparse.Namespace) -> None:
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from homemeter.integrations.energyme.device_import import import_device
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would hide the bar
+    url = args.url if "://" in args.url else f"http://{args.url}"
+    password = os.environ.get("HOMEMETER_DEVICE_PASSWORD") or getpass.getpass(
+        f"password of {args.user} on {url}: "
+    )
+    columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns) as progress:
+        report = import_device(url, httpx.DigestAuth(args.user, password), args.data_dir, _Bar(progress))
+    _print_report(report.message, dict(report.skipped))
+
+
 def _run(args: argparse.Namespace, ring: RingHandler) -> None:
     from homemeter.app import run
     from homemeter.config.settings import Settings
@@ -311,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "passwd": _passwd,
     "discover": _discover,
+    "import-device-backup": _import_device_backup,
+    "import-device": _import_device,
 }
 
 

@@ -1,9 +1,10 @@
 """Backups: the configuration as one JSON document, and the data directory as a tar.
 
-Neither contains the login (credentials.json holds password-equivalent HA1 hashes) nor secrets in
-clear: MQTT/InfluxDB passwords and tokens appear as the mask, and restoring a masked value keeps the
-secret currently stored (so a backup is safe to keep anywhere; after a restore onto a fresh install
-the secrets must be entered again). The device exports them in clear; that is the unsafe choice.
+Neither contains the login (credentials.json holds password-equivalent HA1 hashes) nor, unless
+explicitly asked for (`GET /backup/configuration?secrets=true`), secrets in clear: MQTT/InfluxDB
+passwords and tokens appear as the mask, and restoring a masked value keeps the secret currently
+stored (so a backup is safe to keep anywhere; after a restore onto a fresh install the secrets must
+be entered again). The device always exports them in clear; that is the unsafe choice.
 
 Everything is validated before anything is replaced: a rejected restore changes nothing.
 """
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from homemeter.config.app import AppConfig, describe
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig
-from homemeter.config.secrets import unmask
+from homemeter.config.secrets import REVEAL, unmask
 from homemeter.errors import HomemeterError
 from homemeter.meter.quantities import ENERGY_COLUMNS
 from homemeter.meter.snapshot import EnergyTotals
@@ -49,15 +50,17 @@ class BackupRejected(HomemeterError):
 
 
 # ----------------------------------------------------------------------------- configuration
-def config_document(config: AppConfig, device_id: str, version: str, now: float) -> dict[str, Any]:
-    """The whole configuration (every section, secrets masked) with what identifies its origin."""
+def config_document(
+    config: AppConfig, device_id: str, version: str, now: float, *, reveal: bool = False
+) -> dict[str, Any]:
+    """The whole configuration (every section, secrets masked unless `reveal`) and its origin."""
     return {
         "version": BACKUP_FORMAT,
         "type": "configuration",
         "deviceId": device_id,
         "firmwareVersion": version,
         "timestamp": iso_time(now),
-        "configuration": config.model_dump(mode="json"),
+        "configuration": config.model_dump(mode="json", context=REVEAL if reveal else None),
     }
 
 
@@ -68,7 +71,9 @@ def _version(text: str) -> tuple[int, ...]:
         raise BackupRejected(f"firmwareVersion: {text!r} is not a version like 1.2.3") from err
 
 
-def check_document(doc: Any, device_id: str, version: str, force: bool) -> dict[str, Any]:
+def check_document(
+    doc: Any, device_id: str, version: str, force: bool, force_hint: str = "Use ?force=true to override."
+) -> dict[str, Any]:
     """The `configuration` object of a backup document after the device's checks, in its order."""
     if not isinstance(doc, dict):
         raise BackupRejected("Invalid backup format: expected a JSON object")
@@ -89,8 +94,7 @@ def check_document(doc: Any, device_id: str, version: str, force: bool) -> dict[
         )
     if not force and doc.get("deviceId") != device_id:
         raise BackupRejected(
-            f"Device ID mismatch: backup from {doc.get('deviceId')}, current device {device_id}. "
-            "Use ?force=true to override."
+            f"Device ID mismatch: backup from {doc.get('deviceId')}, current device {device_id}. {force_hint}"
         )
     config: dict[str, Any] = doc["configuration"]
     return config

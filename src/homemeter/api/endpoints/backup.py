@@ -2,6 +2,8 @@
 
 Restores apply live, without the device's restart: the configuration through `ConfigService` (every
 listener sees it), files into the file area, energy totals into the meter, then saved to disk.
+The configuration backup carries homemeter's own section and the device's `nvs` schema
+(store/device_nvs.py); a restore accepts either, and a device's backup (store/device_backup.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -37,7 +39,11 @@ from homemeter.store.backup import (
     restore_config,
     write_archive,
 )
+from homemeter.store.device_backup import check_device_document, is_device_document, map_backup
+from homemeter.store.device_nvs import NvsValue, device_nvs
 from homemeter.store.files import FILES_DIR, FileArea
+from homemeter.store.offline_import import energy_changes, energy_message, settings_message
+from homemeter.system.host import build
 
 MAX_CONFIG_BACKUP = 256 * 1024
 MAX_ARCHIVE_UPLOAD = 64 * 1024 * 1024
@@ -49,8 +55,19 @@ class ConfigurationBackup(BaseModel):
     type: str
     deviceId: str
     firmwareVersion: str
+    sketchMD5: str
     timestamp: str
     configuration: AppConfig
+    nvs: dict[str, dict[str, NvsValue]]
+
+
+class ConfigurationRestored(BaseModel):
+    """The success envelope; a device backup adds what it left out and why."""
+
+    success: bool
+    message: str
+    skipped: list[str] = Field(default_factory=list, description="namespace.key of each key not imported")
+    skippedReasons: dict[str, str] = Field(default_factory=dict, description="namespace.key -> reason")
 
 
 def _stamp(now: float) -> str:
@@ -102,6 +119,28 @@ async def _apply_archive(svc: Services, area: FileArea, content: ArchiveContent)
             await svc.control.set_energy(index, content.energy.get(index, EnergyTotals()))
 
 
+async def _restore_device(svc: Services, doc: Any, force: bool) -> Response:
+    """Validated whole first; then the configuration, log levels and energy totals, live."""
+    try:
+        backup = check_device_document(doc, svc.device_id, __version__, force)
+        settings = map_backup(backup.nvs, svc.config.current)
+    except BackupRejected as err:
+        raise ApiError(400, str(err)) from err
+    await svc.config.replace(settings.config)  # a role change zeroes energy: totals come after
+    logs = svc.log_control
+    printed, saved = settings.log_levels
+    if printed or saved:
+        logs.set_levels(printed or logs.print_level, saved or logs.save_level)
+    own = {ch.index: ch.energy for ch in svc.meter.latest.channels}
+    changed, unchanged = energy_changes(own, settings.energy)
+    for index, totals in changed.items():
+        await svc.control.set_energy(index, totals)
+    skipped = dict(settings.skipped)
+    energy = energy_message(changed, unchanged)
+    message = settings_message(backup, settings.imported, len(skipped), energy)
+    return success(message, skipped=list(skipped), skippedReasons=skipped)
+
+
 def endpoints(svc: Services) -> list[Endpoint]:
     restoring = asyncio.Lock()
     area = FileArea(svc.data_dir / FILES_DIR)
@@ -111,7 +150,13 @@ def endpoints(svc: Services) -> list[Endpoint]:
 
     async def backup_configuration(request: Request) -> Response:
         now = time.time()
-        doc = config_document(svc.config.current, svc.device_id, __version__, now)
+        reveal = request.query_params.get("secrets") == "true"
+        config = svc.config.current
+        doc = config_document(config, svc.device_id, __version__, now, reveal=reveal)
+        doc["sketchMD5"] = build().md5
+        energy = [ch.energy for ch in svc.meter.latest.channels]
+        levels = (svc.log_control.print_level, svc.log_control.save_level)
+        doc["nvs"] = device_nvs(config, energy, levels, reveal=reveal)
         name = f"config_backup_{svc.device_id}_{_stamp(now)}.json"
         return JSONBytes(doc, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -121,6 +166,8 @@ def endpoints(svc: Services) -> list[Endpoint]:
         async with restoring:
             doc = await _backup_document(request)
             force = request.query_params.get("force") == "true"
+            if is_device_document(doc):
+                return await _restore_device(svc, doc, force)
             try:
                 config = validate_config(
                     check_document(doc, svc.device_id, __version__, force), "configuration."
@@ -168,8 +215,17 @@ def endpoints(svc: Services) -> list[Endpoint]:
             "Download the whole configuration",
             "Backup",
             response=ConfigurationBackup,
-            description="Every configuration section; passwords and tokens masked (a restore "
-            "keeps the stored ones for masked values). The login is never included.",
+            query=(
+                Query(
+                    "secrets",
+                    {"type": "string", "enum": ["true"]},
+                    "include passwords and tokens in clear (default: masked)",
+                ),
+            ),
+            description="Every configuration section, and the same settings in the EnergyMe-Home "
+            "device's format (`nvs`: namespaces of typed values, energy totals in `energy_ns`). "
+            "Passwords and tokens masked unless `secrets=true` (a restore keeps the stored ones "
+            "for masked values). The login is never included.",
         ),
         E(
             "POST",
@@ -178,9 +234,12 @@ def endpoints(svc: Services) -> list[Endpoint]:
             "Restore a configuration backup (applied live)",
             "Restore",
             query=(Query("force", {"type": "string", "enum": ["true"]}, "skip the device-ID check"),),
+            response=ConfigurationRestored,
             errors=(400, 409, 411, 413),
-            description=f"{upload_note}, or the JSON document as the body. Validated whole "
-            "before anything changes.",
+            description=f"{upload_note}, or the JSON document as the body: homemeter's own backup "
+            "or an EnergyMe-Home device's (`nvs`, firmware 2.x). Validated whole before anything "
+            "changes. A device's energy counters raise homemeter's totals (never lower them); "
+            "keys without meaning on Linux are listed in `skipped` with their reason.",
         ),
         E(
             "GET",
