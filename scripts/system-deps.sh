@@ -6,7 +6,7 @@ set -euo pipefail
 if [ $# -gt 0 ]; then
   packages=("$@")
 else
-  packages=(curl)
+  packages=(curl chromium)  # chromium: the browser tests (tests/e2e/test_web_ui.py)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -63,7 +63,13 @@ export class SchemaForm {
     for (const [key, raw] of Object.entries(schema.properties || {})) {
       const path = prefix + key;
       if (options.omit.includes(path)) continue;
-      const field = resolve(doc, raw);
+      let field = resolve(doc, raw);
+      const names = options.choices[path];
+      if (names && !field.enum) {
+        // A small integer range (InfluxDB's version 1..2) reads better as a choice of named values.
+        const numeric = field.type === "integer" || field.type === "number";
+        field = { ...field, enum: Object.keys(names).map((k) => (numeric ? Number(k) : k)) };
+      }
       if (field.type === "object" && field.properties) {
         const set = h("fieldset", {}, h("legend", {}, this.#label(options, path, key, field)));
         const inner = h("div.fields");
@@ -77,7 +83,7 @@ export class SchemaForm {
       const hintId = `${id}-hint`;
       const errorId = `${id}-error`;
       const describedBy = [field.description ? hintId : "", errorId].filter(Boolean).join(" ");
-      const input = inputFor(field, key, id, describedBy, options.choices[path]);
+      const input = inputFor(field, key, id, describedBy, names);
       const label = h("label", { for: id }, this.#label(options, path, key, field));
       const hint = field.description ? h("p.hint", { id: hintId }, field.description) : null;
       const error = h("p.error-text", { id: errorId, hidden: true });

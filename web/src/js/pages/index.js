@@ -122,6 +122,7 @@ async function loadChart() {
   $("#next").disabled = state.view === "total" || p.end > new Date();
   const note = $("#history-note");
   note.hidden = true;
+  $("#chart-box").hidden = false;
   state.data = null;
   $("#csv").disabled = true;
   try {
@@ -145,6 +146,7 @@ async function loadChart() {
     replace($("#history-kpis"));
     replace(note, noHistory(err));
     note.hidden = false;
+    $("#chart-box").hidden = true;
   }
 }
 
