@@ -53,6 +53,7 @@ function statusClass(text) {
 function value(key, v) {
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (typeof v === "number" && /age|seconds$/i.test(key)) return v === 0 ? "–" : duration(v);
+  if (typeof v === "number" && /port$|^id$/i.test(key)) return String(v);
   if (typeof v === "number") return number(v, Number.isInteger(v) ? 0 : 2);
   if (Array.isArray(v)) return v.length ? v.map((x) => (typeof x === "object" ? JSON.stringify(x) : String(x))).join(", ") : "–";
   if (v && typeof v === "object") return facts(Object.entries(v).map(([k, x]) => [STATUS_LABELS[k] || humanize(k), value(k, x)]));

@@ -2,7 +2,7 @@
 // factory reset.
 import { api } from "../api.js";
 import { confirmAction } from "../dialog.js";
-import { $, facts, h, replace, table } from "../dom.js";
+import { $, facts, h, replace } from "../dom.js";
 import { ago, bytes, dateTime, duration, humanize, number } from "../format.js";
 import { showError, showOk } from "../notices.js";
 import { boot, every } from "../page.js";
@@ -35,12 +35,16 @@ function overview(info, update) {
   ]);
 }
 
+const AREAS = {
+  ade7953: "Meter", mqtt: "Cloud MQTT", customMqtt: "Custom MQTT", modbus: "Modbus TCP", influxdb: "InfluxDB",
+  wifi: "Network", webServer: "Web server", log: "Log lines",
+};
+
+// One small list per area (the device's nested statistics document).
 function statistics(stats) {
-  const rows = [];
-  for (const [group, counters] of Object.entries(stats)) {
-    for (const [name, value] of Object.entries(counters)) rows.push([humanize(group), humanize(name), number(value, 0)]);
-  }
-  return table([{ label: "Area" }, { label: "Counter" }, { label: "Value", num: true }], rows);
+  return h("div.cards.stats", {}, Object.entries(stats).map(([area, counters]) => h("div", {},
+    h("h3", {}, AREAS[area] || humanize(area)),
+    facts(Object.entries(counters).map(([name, value]) => [humanize(name), number(value, 0)])))));
 }
 
 async function refresh() {
