@@ -26,9 +26,9 @@ export function boot() {
   }
 }
 
-// Run `task` now and then `ms` after each run ends, skipping runs while the tab is hidden;
-// the returned function stops it. `task` reports its own errors.
-export function every(ms, task) {
+// Run `task` now (or first after `ms` with {now: false}) and then `ms` after each run ends,
+// skipping runs while the tab is hidden; the returned function stops it. `task` reports its errors.
+export function every(ms, task, { now = true } = {}) {
   let timer = null;
   let stopped = false;
   const tick = async () => {
@@ -39,7 +39,8 @@ export function every(ms, task) {
       if (!stopped) timer = setTimeout(tick, ms);
     }
   };
-  tick();
+  if (now) tick();
+  else timer = setTimeout(tick, ms);
   return () => {
     stopped = true;
     if (timer) clearTimeout(timer);

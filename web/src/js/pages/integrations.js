@@ -151,7 +151,7 @@ async function integration(key, doc) {
   // Status while enabled only: a disabled integration's status does not change by itself.
   every(STATUS_EVERY_MS, async () => {
     if (!form || form.original.enabled) await refreshStatus();
-  });
+  }, { now: false });
   return form;
 }
 
