@@ -10,9 +10,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, "src");
 const out = join(here, "..", "src", "homemeter", "web", "static");
 
-// name: file and module of the page; path: its URL; charts: needs Chart.js.
+// name: file and module of the page; path: its URL.
 export const PAGES = [
-  { name: "index", path: "/", title: "Dashboard", charts: true },
+  { name: "index", path: "/", title: "Dashboard" },
   { name: "channels", path: "/channels", title: "Channels" },
   { name: "integrations", path: "/integrations", title: "Integrations" },
   { name: "system", path: "/system", title: "System" },
@@ -43,11 +43,9 @@ async function build() {
   const layout = await readFile(join(src, "layout.html"), "utf8");
   for (const page of PAGES) {
     const main = await readFile(join(src, "pages", `${page.name}.html`), "utf8");
-    const head = page.charts ? '<script src="/static/vendor/chart.umd.min.js" defer></script>' : "";
     const html = layout
       .replaceAll("{{title}}", page.title)
       .replaceAll("{{name}}", page.name)
-      .replace("{{head}}", head)
       .replace("{{nav}}", nav(page))
       .replace("{{main}}", main.trim());
     await writeFile(join(out, `${page.name}.html`), html);

@@ -1,6 +1,6 @@
 // Dashboard: live power flow and channel table (every second), today's energy, history charts.
 import { ApiError } from "../api.js";
-import { drawEnergyChart } from "../charts.js";
+import { clearChart, drawEnergyChart } from "../charts.js";
 import { $, h, replace, table } from "../dom.js";
 import { energy, number, percent, power } from "../format.js";
 import { balanceData, balanceTotals, consumptionData, period, shift, toCsv } from "../history.js";
@@ -86,7 +86,7 @@ followMeter(
 
 // One data source per chart (history.js): what the lead rewires to the final history API.
 const SOURCES = { consumption: consumptionData, balance: balanceData };
-const state = { chart: "consumption", view: "day", date: new Date(), data: null };
+const state = { chart: "consumption", view: "day", date: new Date(), data: null, shown: 0 };
 
 function pressed(selector, attr, value) {
   for (const b of document.querySelectorAll(selector)) b.setAttribute("aria-pressed", String(b.dataset[attr] === value));
@@ -125,11 +125,13 @@ async function loadChart() {
   $("#chart-box").hidden = false;
   state.data = null;
   $("#csv").disabled = true;
+  const request = ++state.shown; // a click while loading: only the newest answer is drawn
   try {
     const data = await SOURCES[state.chart](state.view, state.date);
+    if (request !== state.shown) return;
     state.data = data;
     $("#csv").disabled = false;
-    drawEnergyChart($("#history-chart"), data, { title: "" });
+    await drawEnergyChart($("#history-chart"), data, { title: "" });
     if (state.chart === "balance") {
       const t = balanceTotals(data);
       kpis($("#history-kpis"), [
@@ -142,7 +144,8 @@ async function loadChart() {
       replace($("#history-kpis"));
     }
   } catch (err) {
-    window.Chart?.getChart($("#history-chart"))?.destroy();
+    if (request !== state.shown) return;
+    clearChart($("#history-chart"));
     replace($("#history-kpis"));
     replace(note, noHistory(err));
     note.hidden = false;
@@ -172,6 +175,4 @@ $("#next").addEventListener("click", () => { state.date = shift(state.view, stat
 $("#csv").addEventListener("click", downloadCsv);
 
 loadToday();
-// Chart.js arrives as a deferred classic script before this module runs; guard anyway.
-if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", loadChart);
-else loadChart();
+loadChart();
