@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,6 +28,7 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 SCREENSHOTS = OUTPUT / "screenshots"
 PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
+Scheme = Literal["light", "dark"]
 
 
 def _missing(what: str) -> None:
@@ -81,11 +83,14 @@ class Session:
         assert not self.foreign, f"requests that left 127.0.0.1: {self.foreign}"
 
 
-def open_session(browser: Browser, service: RunningService, viewport: dict[str, int]) -> Session:
+def open_session(
+    browser: Browser, service: RunningService, viewport: dict[str, int], scheme: Scheme = "light"
+) -> Session:
     context = browser.new_context(
         http_credentials={"username": "admin", "password": PASSWORD},
         viewport=viewport,
         accept_downloads=True,
+        color_scheme=scheme,
     )
     page = context.new_page()
     session = Session(context, page, service.url)
@@ -116,7 +121,7 @@ def desktop(browser: Browser, web_service: RunningService) -> Iterator[Session]:
 
 @pytest.fixture
 def phone(browser: Browser, web_service: RunningService) -> Iterator[Session]:
-    session = open_session(browser, web_service, PHONE)
+    session = open_session(browser, web_service, PHONE, "dark")  # the phone screenshots show dark mode
     try:
         yield session
     finally:

@@ -151,7 +151,7 @@ SHOWN = """() => ({
   home: document.querySelector("#node-home [data-value]").textContent,
   rows: [...document.querySelectorAll("#channel-table tbody tr")].map((tr) => {
     const td = [...tr.children].map((c) => c.textContent);
-    return [td[0], td[1], td[4], td[6], td[8]];
+    return [td[0], td[1], td[3], td[2], td[6]];
   }),
 })"""
 

@@ -53,17 +53,18 @@ function drawFlow(flow) {
   }
 }
 
+// Power first: on a phone the table scrolls sideways inside its box, and power is what people look for.
 const COLUMNS = [
-  { label: "#" }, { label: "Channel" }, { label: "Role" }, { label: "Phase" },
-  { label: "Voltage", num: true }, { label: "Current", num: true }, { label: "Power", num: true },
-  { label: "PF", num: true }, { label: "Imported", num: true }, { label: "Exported", num: true },
+  { label: "#" }, { label: "Channel" }, { label: "Power", num: true }, { label: "Voltage", num: true },
+  { label: "Current", num: true }, { label: "PF", num: true }, { label: "Imported", num: true },
+  { label: "Exported", num: true }, { label: "Role" }, { label: "Phase" },
 ];
 
 function drawChannels(values) {
   const rows = values.map((c) => [
-    String(c.index), c.label, c.role, c.phase === 4 ? "split" : `L${c.phase}`,
-    `${number(c.data.voltage, 1)} V`, `${number(c.data.current, 2)} A`, power(c.data.activePower),
-    number(c.data.powerFactor, 2), energy(c.data.activeEnergyImported), energy(c.data.activeEnergyExported),
+    String(c.index), c.label, power(c.data.activePower), `${number(c.data.voltage, 1)} V`,
+    `${number(c.data.current, 2)} A`, number(c.data.powerFactor, 2), energy(c.data.activeEnergyImported),
+    energy(c.data.activeEnergyExported), c.role, c.phase === 4 ? "split" : `L${c.phase}`,
   ]);
   replace($("#channel-table"), rows.length ? table(COLUMNS, rows, { className: "channels" }) : h("p.muted", {}, "No active channel has a reading yet."));
 }
