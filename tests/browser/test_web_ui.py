@@ -523,3 +523,34 @@ def test_mqtt_status_becomes_connected(desktop: Session, web_service: RunningSer
     expect(section.locator("[data-status]")).to_have_attribute("data-status", "Connected", timeout=20_000)
     expect(section).to_contain_text("ago")  # Last attempt
     desktop.check_clean()
+
+
+# ---- the power-flow rules, in the browser's own module -------------------------------------------
+
+FLOW = """async (values) => (await import("/static/js/power-flow.js")).powerFlow(values)"""
+
+
+def channel(index: int, role: str, watts: float, group: str = "") -> dict[str, Any]:
+    label = f"ch{index}"
+    return {"index": index, "label": label, "phase": 1, "groupLabel": group or label, "role": role,
+            "data": {"activePower": watts}}  # fmt: skip
+
+
+def test_power_flow_rules(desktop: Session) -> None:
+    page = desktop.goto("/logs")  # any page: the module is imported on its own
+    flow = page.evaluate(FLOW, [
+        channel(0, "grid", -500), channel(1, "pv", 3000), channel(2, "battery", -1000),
+        channel(3, "load", 800, "Kitchen"), channel(4, "load", 200, "Kitchen"), channel(5, "load", 300),
+    ])  # fmt: skip
+    assert (flow["grid"], flow["solar"], flow["storage"], flow["home"]) == (-500, 3000, -1000, 1500)
+    assert [(g["name"], g["power"]) for g in flow["loads"]] == [("Kitchen", 1000), ("ch5", 300)]
+    assert flow["other"] == 200  # home - measured loads
+    # A hybrid inverter stands for the battery when both are measured.
+    flow = page.evaluate(
+        FLOW, [channel(0, "grid", 100), channel(1, "inverter", 400), channel(2, "battery", -50)]
+    )
+    assert (flow["storage"], flow["home"], flow["solar"]) == (400, 500, None)
+    # Without a source channel, the home is the sum of the loads and nothing is "other".
+    flow = page.evaluate(FLOW, [channel(3, "load", 120), channel(4, "load", 80)])
+    assert (flow["grid"], flow["home"], flow["other"]) == (None, 200, 0)
+    desktop.check_clean()

@@ -55,9 +55,19 @@ function value(key, v) {
   if (typeof v === "number" && /age|seconds$/i.test(key)) return v === 0 ? "–" : duration(v);
   if (typeof v === "number" && /port$|^id$/i.test(key)) return String(v);
   if (typeof v === "number") return number(v, Number.isInteger(v) ? 0 : 2);
-  if (Array.isArray(v)) return v.length ? v.map((x) => (typeof x === "object" ? JSON.stringify(x) : String(x))).join(", ") : "–";
+  if (Array.isArray(v) && v.length && v.every((x) => x && typeof x === "object")) return rowsTable(v);
+  if (Array.isArray(v)) return v.length ? v.map(String).join(", ") : "–";
   if (v && typeof v === "object") return facts(Object.entries(v).map(([k, x]) => [STATUS_LABELS[k] || humanize(k), value(k, x)]));
   return v === null || v === undefined || v === "" ? "–" : String(v);
+}
+
+// A list of objects (mDNS: each advertised service with its name, port and TXT records) as a table.
+function rowsTable(items) {
+  const keys = [...new Set(items.flatMap((x) => Object.keys(x)))];
+  const cell = (x) => (x && typeof x === "object" && !Array.isArray(x)
+    ? Object.entries(x).map(([k, w]) => `${k}=${w}`).join(", ")
+    : value("", x));
+  return table(keys.map((k) => ({ label: STATUS_LABELS[k] || humanize(k) })), items.map((x) => keys.map((k) => cell(x[k]))));
 }
 
 // The device's GenericStatus ({status, statusTimestamp}) plus whatever else the component reports.
