@@ -554,3 +554,21 @@ def test_power_flow_rules(desktop: Session) -> None:
     flow = page.evaluate(FLOW, [channel(3, "load", 120), channel(4, "load", 80)])
     assert (flow["grid"], flow["home"], flow["other"]) == (None, 200, 0)
     desktop.check_clean()
+
+
+def test_configuration_backup_downloads_and_restores(desktop: Session, web_service: RunningService) -> None:
+    page = desktop.goto("/system")
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download the configuration").click()
+    backup = json.loads(info.value.path().read_text(encoding="utf-8"))
+    assert backup["configuration"]["channels"][0]["index"] == 0
+    web_service.request(
+        "PATCH", "/api/v1/ade7953/channel", json={"index": 7, "label": "Changed after the backup"}
+    )
+    page.get_by_label("Configuration backup (.json)").set_input_files(info.value.path())
+    page.get_by_role("button", name="Restore configuration").click()
+    page.get_by_role("dialog").get_by_role("button", name="Restore").click()
+    expect(page.locator(".notice.ok")).to_be_visible()
+    restored = web_service.get("/api/v1/ade7953/channel?index=7").json()
+    assert restored["label"] == backup["configuration"]["channels"][7]["label"]
+    desktop.check_clean()
