@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 DATA ?= data
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+WEB_BUILT := src/homemeter/web/static/index.html
+WEB_DEPS := web/node_modules/.package-lock.json
+
+.PHONY: install web run test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's own python3 ships venv/ensurepip separately (python3-venv).
@@ -16,9 +19,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The web UI: Node and npm only here, at build time (Debian's, installed as root when missing). The
+# built files are package data; without npm the service still runs, with the API only.
+$(WEB_DEPS): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || scripts/system-deps.sh nodejs npm
+	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "web: npm is missing, the web UI is not built (install nodejs and npm)" >&2; fi
 
-run: $(STAMP)
+$(WEB_BUILT): $(WEB_DEPS) web/build.mjs $(shell find web/src -type f)
+	@if [ -d web/node_modules ]; then node web/build.mjs; fi
+
+web: $(WEB_BUILT)
+
+install: $(STAMP) web
+
+run: $(STAMP) web
 	$(BIN)/homemeter --data-dir $(DATA) run --http-port 8080 --modbus-port 5020
 
 lint: $(STAMP)
@@ -26,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src
 	$(BIN)/lint-imports --no-cache
 
-test: $(STAMP)
+test: $(STAMP) web
 	scripts/system-deps.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src
@@ -43,3 +58,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf web/node_modules src/homemeter/web/static test-output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import orjson
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Scope
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from homemeter import __version__
+from homemeter.api import web
 from homemeter.api.digest_auth import DigestAuthMiddleware, FailureLimiter
 from homemeter.api.endpoints import (
     auth,
@@ -22,6 +24,7 @@ from homemeter.api.endpoints import (
     files,
     hardware,
     integrations,
+    live,
     logs,
     mdns,
     meter,
@@ -34,7 +37,7 @@ from homemeter.api.metrics import Exposition
 from homemeter.api.metrics_auth import MetricsRoute
 from homemeter.api.openapi import openapi_document
 from homemeter.api.request_counter import RequestCounter
-from homemeter.api.responses import ApiError, JSONBytes, error_response
+from homemeter.api.responses import ApiError, error_response
 from homemeter.api.routing import API, Endpoint, routes
 from homemeter.api.services import Services
 from homemeter.errors import ConfigRejected
@@ -42,6 +45,7 @@ from homemeter.errors import ConfigRejected
 AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (
     system.endpoints,
     meter.endpoints,
+    live.endpoints,
     integrations.endpoints,
     modbus.endpoints,
     mdns.endpoints,
@@ -97,9 +101,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def build_app(svc: Services) -> ASGIApp:
     table = all_endpoints(svc)
     spec = orjson.dumps(openapi_document(table, __version__))
+    spec_asset = web.Asset(spec, "application/json", time.time())  # validators: the UI's forms read it
 
     async def openapi(request: Request) -> Response:
-        return JSONBytes(spec)
+        return spec_asset.response(request)
 
     async def swagger_yaml(request: Request) -> Response:
         # JSON is valid YAML: the device's /swagger.yaml path keeps working without a YAML encoder.
@@ -116,6 +121,7 @@ def build_app(svc: Services) -> ASGIApp:
             Route("/swagger-ui", swagger, methods=["GET"]),
             Route("/docs", swagger, methods=["GET"]),
             Mount("/swagger-ui/static", StaticFiles(directory=swagger_ui_path), name="swagger"),
+            *web.routes(),  # last: `/{page}` must not shadow the paths above
         ],
         exception_handlers={ApiError: _api_error, ConfigRejected: _rejected, HTTPException: _http_error},
     )

@@ -31,3 +31,8 @@ class Restart:
         """Stop now. Handlers call it from a background task, after their answer was sent: the
         device replies before it restarts, and the stop cancels the HTTP server."""
         self._stop.set()
+
+    async def stopping(self) -> None:
+        """Returns once the service begins to stop: long-lived responses (event streams) end then,
+        instead of holding the HTTP server's graceful stop for its whole grace period."""
+        await self._stop.wait()
