@@ -323,9 +323,10 @@ def test_register_map_download_matches_the_json(desktop: Session, web_service: R
     desktop.check_clean()
 
 
-def test_sections_this_build_lacks_say_so(desktop: Session) -> None:
+def test_mdns_home_assistant_and_docs_sections(desktop: Session) -> None:
     page = desktop.goto("/integrations")
-    expect(page.locator("#mdns")).to_contain_text("not available in this build")
+    expect(page.locator("#mdns").get_by_role("textbox", name="Hostname")).to_have_value("homemeter.local")
+    expect(page.locator("#mdns")).not_to_contain_text("not available in this build")
     expect(page.locator("#home-assistant")).to_contain_text("EnergyMe integration")
     expect(page.get_by_role("link", name=re.compile("Swagger UI"))).to_have_attribute("href", "/docs")
     desktop.check_clean()
