@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run demo test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's own python3 ships venv/ensurepip separately (python3-venv).
@@ -21,6 +21,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/homemeter --data-dir $(DATA) run --http-port 8080 --modbus-port 5020
 
+# The service on 30 simulated days of history (regenerated each time, in its own data directory).
+DEMO_DATA ?= data-demo
+demo: $(STAMP)
+	$(BIN)/homemeter --data-dir $(DEMO_DATA) simulate --days 30 --replace
+	$(BIN)/homemeter --data-dir $(DEMO_DATA) run --http-port 8080 --modbus-port 5020
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src
@@ -33,6 +39,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sampling.py
+	$(BIN)/python bench/history.py
 	scripts/system-deps.sh wrk
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/modbus/run.py

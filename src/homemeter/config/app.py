@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig, check_channel_set
 from homemeter.config.hardware import Ade7953Calibration, LedConfig
+from homemeter.config.history import HistoryConfig
 from homemeter.config.influxdb import InfluxDbConfig
 from homemeter.config.modbus import ModbusConfig
 from homemeter.config.mqtt import MqttConfig
@@ -32,6 +33,7 @@ class AppConfig(BaseModel):
     led: LedConfig = LedConfig()
     ade7953: Ade7953Calibration = Ade7953Calibration()
     udpLog: UdpLogConfig = UdpLogConfig()
+    history: HistoryConfig = HistoryConfig()
 
     @field_validator("channels")
     @classmethod
