@@ -236,7 +236,8 @@ def channel_active_before(conn: sqlite3.Connection, channel: int, hour: int) -> 
             (channel, hour),
         ).fetchone()
         or conn.execute(
-            "SELECT active_imported, active_exported FROM history_hour WHERE channel = ? ORDER BY hour LIMIT 1",
+            "SELECT active_imported, active_exported FROM history_hour WHERE channel = ? "
+            "ORDER BY hour LIMIT 1",
             (channel,),
         ).fetchone()
     )

@@ -29,6 +29,7 @@ from homemeter.meter.snapshot import ChannelReading, MeterSnapshot
 from homemeter.store import archive
 from homemeter.store.archive import HOUR, Event, HourRow, RowStatus
 from homemeter.store.energy_files import EnergyFiles
+from homemeter.store.history_query import Buckets, EnergyResult, GroupBy, LiveChannel, LiveState, energy
 from homemeter.system.issues import Severity
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,25 @@ class HistoryArchive(Component):
             return
         if removed:
             log.info("energy history pruned rows=%d retention_years=%d", removed, self.retention_years)
+
+    # ----------------------------------------------------------------- queries (the REST API)
+    def now(self) -> float:
+        """The meter clock: where the history ends."""
+        return self.ctx.meter.latest.taken_at
+
+    async def energy(self, buckets: Buckets, by: GroupBy) -> EnergyResult:
+        """Energy per bucket and channel, role or group; the open hour from the live counters."""
+        snap = self.ctx.meter.latest
+        live = {
+            c.index: LiveChannel(
+                c.label, c.role.value, c.group_label, c.active_energy_imported, c.active_energy_exported
+            )
+            for c in snap.channels
+        }
+        return await self.ctx.database.call(energy, buckets, by, LiveState(snap.taken_at, live))
+
+    async def first_hour(self) -> int | None:
+        return await self.ctx.database.call(archive.first_hour)
 
     def details(self) -> Mapping[str, Any]:
         return {
