@@ -130,10 +130,11 @@ def buckets(start: datetime, end: datetime, resolution: Resolution, tz: ZoneInfo
         day = _align(start, resolution)
         assert isinstance(day, date)
         while True:
-            t = _floor_hour(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+            local = datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+            t = _floor_hour(local)
             if not edges or t > edges[-1]:
                 edges.append(t)
-            if t >= stop or len(edges) > MAX_BUCKETS + 1:
+            if local >= stop or len(edges) > MAX_BUCKETS + 1:
                 break
             day = _next(day, resolution)
     if len(edges) > MAX_BUCKETS + 1:
