@@ -55,12 +55,13 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connectio
     archive.ensure_schema(db)
     rows = [(h, c, counter(c, h), 0.0, 0.0, 0.0, 0.0, 1, int(RowStatus.MEASURED))
             for h in range(T0, T1 + 1, HOUR) for c in (0, 1)]  # fmt: skip
+    zero = (0.0, 0.0, 0.0, 0.0, 0.0)
+    reset_from = (RATE[0] * (RESET_AT - T0) / HOUR, 0.0, 0.0, 0.0, 0.0)
+    role_from = (RATE[1] * (ROLE_AT - T0) / HOUR, 0.0, 0.0, 0.0, 0.0)
     events = [
-        Event(RESET_AT, 0, "reset", "grid", "grid", "Grid", "Grid", (RATE[0] * (RESET_AT - T0) / HOUR, 0, 0, 0, 0),
-              (0.0, 0, 0, 0, 0)),
-        Event(ROLE_AT, 1, "role", "load", "pv", "Roof", "Solar", (RATE[1] * (ROLE_AT - T0) / HOUR, 0, 0, 0, 0),
-              (0.0, 0, 0, 0, 0)),
-    ]  # fmt: skip
+        Event(RESET_AT, 0, "reset", "grid", "grid", "Grid", "Grid", reset_from, zero),
+        Event(ROLE_AT, 1, "role", "load", "pv", "Roof", "Solar", role_from, zero),
+    ]
     archive.write(db, rows, events)
     yield db
     db.close()
@@ -89,8 +90,8 @@ def test_daylight_saving_days_have_23_and_25_hours(
         hours, series = query(conn, start, datetime(y, m, d, tzinfo=tz) + timedelta(days=2), Resolution.DAY)
         assert hours == [24, short_or_long, 24]
         assert series["0"] == [24_000.0, short_or_long * 1000.0, 24_000.0]
-        hourly, by_hour = query(conn, datetime(y, m, d, tzinfo=tz), datetime(y, m, d, tzinfo=tz) + timedelta(days=1),
-                                Resolution.HOUR)  # fmt: skip
+        day = datetime(y, m, d, tzinfo=tz)
+        hourly, by_hour = query(conn, day, day + timedelta(days=1), Resolution.HOUR)
         assert len(hourly) == short_or_long and by_hour["1"] == [500.0] * short_or_long
 
 
