@@ -130,17 +130,17 @@ def buckets(start: datetime, end: datetime, resolution: Resolution, tz: ZoneInfo
         day = _align(start, resolution)
         assert isinstance(day, date)
         while True:
-            local = datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
-            t = _floor_hour(local)
+            at = datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+            t = _floor_hour(at)
             if not edges or t > edges[-1]:
                 edges.append(t)
-            if local >= stop or len(edges) > MAX_BUCKETS + 1:
+            if at >= stop or len(edges) > MAX_BUCKETS + 1:
                 break
             day = _next(day, resolution)
     if len(edges) > MAX_BUCKETS + 1:
         raise QueryError(f"more than {MAX_BUCKETS} buckets: choose a coarser resolution or a shorter range")
-    local = tuple(datetime.fromtimestamp(e, tz) for e in edges)
-    return Buckets(local[:-1], local[-1], tuple(edges))
+    starts = tuple(datetime.fromtimestamp(e, tz) for e in edges)
+    return Buckets(starts[:-1], starts[-1], tuple(edges))
 
 
 def _edge_values(

@@ -1,7 +1,8 @@
 """Files: list, download, upload and delete inside `<data_dir>/files/` (the device's filesystem root).
 
-`energy/` is not on disk: the history archive generates the device's energy CSV files in it on
-request (`store/energy_files.py`), read-only; real files under `files/energy/` are hidden by it.
+The device's energy history files are generated from the hourly archive on request
+(`store/energy_files.py`) and laid over the file area: they are listed and served under `energy/`
+next to any real files there, and take precedence over a real file of the same name.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from homemeter.store.files import FILES_DIR, FileArea, InsufficientStorage, Unsa
 from homemeter.store.history import HistoryArchive
 
 TAG = "Files"
+ENERGY_FOLDERS = frozenset({ENERGY, f"{ENERGY}/daily", f"{ENERGY}/monthly", f"{ENERGY}/yearly"})
 MAX_UPLOAD = 16 * 1024 * 1024
 CHUNK = 64 * 1024
 
@@ -81,27 +83,24 @@ def _in_energy(name: str) -> bool:
     return rel == ENERGY or rel.startswith(f"{ENERGY}/")
 
 
-async def _energy_listing(svc: Services, folder: str) -> dict[str, int] | None:
-    """The generated folder's listing relative to `folder` (""/energy/energy/daily...), None if unknown."""
+async def _generated(svc: Services, folder: str) -> dict[str, int]:
+    """The generated history files below `folder`, relative to it."""
     files = _energy_files(svc)
     rel = folder.strip("/")
-    generated = await files.listing() if files is not None else {}
-    if rel == "":
-        return {f"{ENERGY}/{name}": size for name, size in generated.items()}
-    sub = rel.removeprefix(ENERGY).strip("/")
-    if sub not in ("", "daily", "monthly", "yearly"):
-        return None
-    prefix = f"{sub}/" if sub else ""
-    return {name.removeprefix(prefix): size for name, size in generated.items() if name.startswith(prefix)}
+    if files is None or not (rel == "" or _in_energy(rel)):
+        return {}
+    prefix = f"{rel}/" if rel else ""
+    listing = {f"{ENERGY}/{name}": size for name, size in (await files.listing()).items()}
+    return {name.removeprefix(prefix): size for name, size in listing.items() if name.startswith(prefix)}
 
 
-async def _energy_response(svc: Services, request: Request, name: str) -> Response:
-    """A generated history file, or 304 when the client's copy (If-None-Match) is current."""
+async def _energy_response(svc: Services, request: Request, name: str) -> Response | None:
+    """A generated history file (304 when the client's copy is current); None if it is not one."""
     files = _energy_files(svc)
     rel = name.strip("/").removeprefix(f"{ENERGY}/")
     found = await files.read(rel) if files is not None else None
     if found is None:
-        raise ApiError(404, "File not found")
+        return None
     if request.headers.get("if-none-match") == found.etag:
         return Response(status_code=304, headers={"ETag": found.etag})
     disposition = "attachment" if "download" in request.query_params else "inline"
@@ -116,19 +115,16 @@ async def _energy_response(svc: Services, request: Request, name: str) -> Respon
 
 
 async def _listing(svc: Services, area: FileArea, folder: str) -> dict[str, int] | None:
-    """The file area's listing with the generated `energy/` folder in place of any real one."""
+    """The file area's listing with the generated history files laid over it."""
     try:
-        if folder.strip("/"):
-            area.resolve(folder)  # the same checks (and 400s) for the generated folder
-        if _in_energy(folder):
-            return await _energy_listing(svc, folder)
         listing = await asyncio.to_thread(area.listing, folder)
     except UnsafePath as err:
         raise ApiError(400, str(err)) from err
-    if listing is not None and not folder.strip("/"):
-        listing = {k: v for k, v in listing.items() if not _in_energy(k)}
-        listing |= await _energy_listing(svc, "") or {}
-    return listing
+    generated = await _generated(svc, folder)
+    # The device creates its three history folders at boot: they exist even when empty.
+    if listing is None and not generated and folder.strip("/") not in ENERGY_FOLDERS:
+        return None
+    return {**(listing or {}), **generated}
 
 
 def _resolve(area: FileArea, name: str) -> None:
@@ -136,12 +132,6 @@ def _resolve(area: FileArea, name: str) -> None:
         area.resolve(name)
     except UnsafePath as err:
         raise ApiError(400, str(err)) from err
-
-
-def _writable(area: FileArea, name: str) -> None:
-    _resolve(area, name)
-    if _in_energy(name):
-        raise ApiError(400, f"{ENERGY}/ is generated from the energy history and cannot be changed")
 
 
 def endpoints(svc: Services) -> list[Endpoint]:
@@ -155,8 +145,9 @@ def endpoints(svc: Services) -> list[Endpoint]:
     async def get_file(request: Request) -> Response:
         name = request.path_params["filepath"]
         _resolve(area, name)
-        if _in_energy(name):
-            return await _energy_response(svc, request, name)
+        generated = await _energy_response(svc, request, name) if _in_energy(name) else None
+        if generated is not None:
+            return generated
         path = area.find(name)
         if path is None:
             raise ApiError(404, "File not found")
@@ -164,7 +155,7 @@ def endpoints(svc: Services) -> list[Endpoint]:
 
     async def upload_file(request: Request) -> Response:
         name = request.path_params["filepath"]
-        _writable(area, name)
+        _resolve(area, name)
         async with uploaded_file(request, MAX_UPLOAD) as upload:
             upload.file.seek(0)
             chunks = iter(lambda: upload.file.read(CHUNK), b"")
@@ -179,7 +170,7 @@ def endpoints(svc: Services) -> list[Endpoint]:
         path = doc.get("path") if isinstance(doc, dict) else None
         if not isinstance(path, str):
             raise ApiError(400, "Missing or invalid 'path' field in JSON body")
-        _writable(area, path)
+        _resolve(area, path)
         if not area.delete(path):
             raise ApiError(404, f"File not found: {path}"[:63])
         return success("File deleted successfully")
