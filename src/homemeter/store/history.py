@@ -213,7 +213,7 @@ class HistoryArchive(Component):
     async def _flush(self) -> None:
         """Commit what `_take` computed; on failure it stays in memory and the next flush retries."""
         async with self._write_lock:
-            rows, events = self._rows, self._events
+            rows, events = list(self._rows), list(self._events)
             if not rows and not events:
                 return
             try:
