@@ -35,6 +35,9 @@ from homemeter.meter.sources.house import (
 __all__ = ["HouseholdSimulator", "default_channel_configs"]
 
 STEP_S = 10.0  # PV, clouds, voltage and frequency change in 10 s steps
+# A backfill (`power_levels`) steps PV and clouds every 60 s instead: 3.4x faster (a year of 17
+# channels ~20 s instead of ~70 s here) for 0.05 % less PV energy over a June month.
+LEVELS_STEP_S = 60.0
 YEAR_DAYS = 365.2422
 
 # The site: longitude comes from the caller; latitude and the array are fixed (central Europe).
@@ -222,6 +225,7 @@ class HouseholdSimulator:
         self._frequency = NOMINAL_FREQUENCY
         self._cache: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * channel_count
         self._levels_only = False  # set by power_levels: voltage, frequency and noise are skipped
+        self._step_s = STEP_S
 
     # ------------------------------------------------------------------ SampleSource
     def factory_channels(self, count: int) -> tuple[ChannelConfig, ...]:
@@ -261,10 +265,12 @@ class HouseholdSimulator:
         Yields `(t, p, q)` at `start` and whenever a level may change (an appliance event, a 10 s PV
         step, a battery limit); the levels hold until the next yield. `p` and `q` are this
         simulator's own lists, valid until the next iteration. Integrating these steps instead of
-        sampling every 200 ms window makes a simulated year ~30 s instead of ~20 min; the instance
-        then serves levels only (no voltage, frequency or measurement noise).
+        sampling every 200 ms window makes a simulated year ~20 s instead of ~20 min; the instance
+        then serves levels only (no voltage, frequency or measurement noise), with PV and clouds
+        in LEVELS_STEP_S steps.
         """
         self._levels_only = True
+        self._step_s = LEVELS_STEP_S
         self.advance(start)
         t = start
         while t < end:
@@ -307,9 +313,9 @@ class HouseholdSimulator:
         self._next_event_t = self._events[0][0] if self._events else math.inf
         self._apply_events(at)
         self._next_day_t = self._midnight(day + 1)
-        self._step_index = math.floor(at / STEP_S)
-        self._step(self._step_index * STEP_S)
-        self._next_step_t = (self._step_index + 1) * STEP_S
+        self._step_index = math.floor(at / self._step_s)
+        self._step(self._step_index * self._step_s)
+        self._next_step_t = (self._step_index + 1) * self._step_s
         self._soc_t = at
         self._dispatch_battery()
 
@@ -322,7 +328,7 @@ class HouseholdSimulator:
         if self._next_step_t <= boundary:
             self._step_index += 1
             self._step(boundary)
-            self._next_step_t = (self._step_index + 1) * STEP_S
+            self._next_step_t = (self._step_index + 1) * self._step_s
         if self._soc_limit_t <= boundary:  # snap, so float residue cannot make a zero-length step
             self._soc = SOC_MAX if self._soc_rate > 0.0 else SOC_MIN
         self._dispatch_battery()
