@@ -55,6 +55,11 @@ class Service:
     def publish(self, t: float, wh: float, role: Role = Role.LOAD) -> None:
         self.meter.publish(t, [reading(0, totals(wh), Role.GRID), reading(1, totals(wh / 2), role)])
 
+    async def start(self) -> None:
+        """Start, and wait until the hours missed while down are recorded."""
+        await self.archive.start()
+        await wait_async(lambda: self.archive._seen is not None)
+
     async def settle(self) -> None:
         """Wait until the archive has taken the latest snapshot and committed what it brought."""
         archive, seq = self.archive, self.meter.latest.seq
@@ -75,7 +80,7 @@ async def wait_async(cond: Callable[[], bool], timeout: float = 5.0) -> None:
 
 async def test_first_start_records_the_open_hour_start_and_each_boundary_interpolated(data_dir: Path) -> None:
     svc = Service(data_dir, H0 + 600, 1000.0)
-    await svc.archive.start()
+    await svc.start()
     assert rows(data_dir) == [(H0, 0, 1000.0, RowStatus.MISSED), (H0, 1, 500.0, RowStatus.MISSED)]
     svc.publish(H0 + 3000, 1600.0)
     await svc.settle()
@@ -96,14 +101,14 @@ async def test_first_start_records_the_open_hour_start_and_each_boundary_interpo
 
 async def test_clean_stop_writes_the_open_hour_provisionally_a_restart_replaces_it(data_dir: Path) -> None:
     svc = Service(data_dir, H0 + 60, 1000.0)
-    await svc.archive.start()
+    await svc.start()
     svc.publish(H0 + 1800, 1234.5)
     await svc.stop()
     assert rows(data_dir)[-2:] == [(H0 + HOUR, 0, 1234.5, RowStatus.PROVISIONAL),
                                    (H0 + HOUR, 1, 617.25, RowStatus.PROVISIONAL)]  # fmt: skip
     # Restart within the same hour: the provisional row goes, the hour is written when it closes.
     again = Service(data_dir, H0 + 1900, 1234.5)
-    await again.archive.start()
+    await again.start()
     assert max(r[0] for r in rows(data_dir)) == H0
     again.publish(H0 + HOUR + 100, 1300.0)
     await again.settle()
@@ -113,13 +118,13 @@ async def test_clean_stop_writes_the_open_hour_provisionally_a_restart_replaces_
 
 async def test_hours_missed_while_down_get_the_last_saved_totals_flagged(data_dir: Path) -> None:
     svc = Service(data_dir, H0 + 60, 1000.0)
-    await svc.archive.start()
+    await svc.start()
     svc.publish(H0 + HOUR + 60, 1100.0)
     await svc.settle()
     # kill -9: no stop, no provisional row. The persister had saved 1100 Wh; back 3 h later.
     svc.store.close()
     later = Service(data_dir, H0 + 4 * HOUR + 300, 1100.0)
-    await later.archive.start()
+    await later.start()
     ch0 = [(h, wh, status) for h, c, wh, status in rows(data_dir) if c == 0]
     assert ch0[2:] == [(H0 + k * HOUR, 1100.0, RowStatus.MISSED) for k in (2, 3, 4)]
     assert ch0[1][2] == RowStatus.MEASURED, "the closed hour before the crash is untouched"
@@ -130,7 +135,7 @@ async def test_reset_and_role_change_are_events_and_the_boundary_keeps_the_count
     data_dir: Path,
 ) -> None:
     svc = Service(data_dir, H0 + 60, 1000.0)
-    await svc.archive.start()
+    await svc.start()
     svc.publish(H0 + 3500, 1500.0)
     await svc.settle()
     svc.publish(H0 + HOUR + 100, 0.0)  # reset of both channels just after the boundary
@@ -156,11 +161,11 @@ async def test_reset_and_role_change_are_events_and_the_boundary_keeps_the_count
 
 async def test_a_role_changed_while_down_is_recorded_at_start(data_dir: Path) -> None:
     svc = Service(data_dir, H0 + 60, 1000.0)
-    await svc.archive.start()
+    await svc.start()
     await svc.stop()
     later = Service(data_dir, H0 + 600, 1000.0)
     later.meter.publish(H0 + 600, [reading(0, totals(1000.0), Role.GRID), reading(1, totals(0.0), Role.PV)])
-    await later.archive.start()
+    await later.start()
     await later.stop()
     conn = sqlite3.connect(data_dir / "energy.db")
     kinds = conn.execute("SELECT channel, kind, role_before, role_after FROM history_event").fetchall()
@@ -170,11 +175,11 @@ async def test_a_role_changed_while_down_is_recorded_at_start(data_dir: Path) ->
 
 async def test_retention_prunes_old_hours(data_dir: Path) -> None:
     svc = Service(data_dir, H0 + 60, 1000.0)
-    await svc.archive.start()
+    await svc.start()
     await svc.stop()
     eleven_years = 11 * 366 * 86_400
     later = Service(data_dir, H0 + eleven_years, 1000.0)
-    await later.archive.start()
+    await later.start()
     hours = sorted({r[0] for r in rows(data_dir)})
     await later.stop()
     # Ten years back to the same UTC date; the gap before it is neither filled nor kept.

@@ -160,6 +160,13 @@ class HistoryArchive(Component):
         self.files = EnergyFiles(ctx.database, lambda: self.ctx.meter.latest.taken_at)
 
     async def start(self) -> None:
+        # Recovery may fill a long downtime (a year: 150,000 rows): in the background, so HTTP and
+        # the meter start at once. Snapshots published meanwhile are taken when it is done.
+        await self.ctx.database.call(archive.ensure_schema)  # queries may come before the recovery ends
+        self.set_state(State.STARTING)
+        self.spawn(self._run(), "archive")
+
+    async def _run(self) -> None:
         snap = self.ctx.meter.latest
         oldest = retention_start(snap.taken_at, self.retention_years)
         self._next_boundary, newest = await self.ctx.database.call(recover, snap, oldest)
@@ -171,13 +178,15 @@ class HistoryArchive(Component):
                 f"The meter clock is earlier than the newest archived hour ({when}); hours are archived "
                 "again once it passes it (the energy of the meantime goes into that hour)",
             )
-        self._seen = snap
         await self._prune(snap.taken_at)
-        self.spawn(self._follow(), "follow")
+        self._seen = snap
         self.set_state(State.RUNNING)
+        await self._follow()
 
     async def stop(self) -> None:
         await super().stop()
+        if self._seen is None:  # stopped before the recovery finished: the next start does it again
+            return
         snap = self.ctx.meter.latest  # the final snapshot: the meter published it before we stop
         self._take(snap)
         if snap.taken_at < self._next_boundary:
