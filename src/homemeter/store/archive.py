@@ -55,6 +55,10 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS history_channel (channel INTEGER PRIMARY KEY, role TEXT NOT NULL, "
     "group_label TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    # The device files as last generated (energy_files.py), kept with their ETag: a finished year is
+    # built once (~0.1-0.3 s for 150,000 rows), then served from here in about a millisecond.
+    "CREATE TABLE IF NOT EXISTS history_file (name TEXT PRIMARY KEY, etag TEXT NOT NULL, "
+    "content BLOB NOT NULL)",
 )
 _INSERT_HOUR = (
     f"INSERT INTO history_hour (hour, channel, {_COLS}, active, status, rev) "
@@ -170,6 +174,7 @@ def prune(conn: sqlite3.Connection, before: int) -> int:
             cur = conn.execute("DELETE FROM history_hour WHERE hour < ?", (before,))
             conn.execute("DELETE FROM history_event WHERE at < ?", (before,))
             if cur.rowcount:
+                conn.execute("DELETE FROM history_file")
                 _next_rev(conn)
     except sqlite3.Error as err:
         raise StoreError(f"cannot prune the energy history: {err}") from err
@@ -180,7 +185,7 @@ def clear(conn: sqlite3.Connection) -> None:
     """Remove every archived hour and event (`simulate --replace`)."""
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        for table in ("history_hour", "history_event", "history_channel"):
+        for table in ("history_hour", "history_event", "history_channel", "history_file"):
             conn.execute(f"DELETE FROM {table}")  # fixed names, not input
         _next_rev(conn)
 
@@ -263,12 +268,34 @@ def file_version(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, i
     return int(count), int(rev)
 
 
-def file_lines(conn: sqlite3.Connection, start: int, end: int) -> list[str]:
-    """The device's CSV rows for [start, end), formatted by SQLite (a year: 150,000 rows)."""
-    cur = conn.execute(
-        "SELECT strftime('%Y-%m-%dT%H:%M:%S.000Z', hour, 'unixepoch') || ',' || channel || ',' || "
-        "CAST(round(active_imported) AS INTEGER) || ',' || CAST(round(active_exported) AS INTEGER) "
-        f"{_FILE_ROWS} ORDER BY hour, channel",
+def file_text(conn: sqlite3.Connection, start: int, end: int) -> str:
+    """The device's CSV rows for [start, end) as one string, built by SQLite (a year: 150,000 rows).
+
+    One `group_concat` over the rows in key order: no Python object per row (half the time of
+    fetching them and joining in Python).
+    """
+    row = conn.execute(
+        "SELECT group_concat(line, char(10)) FROM (SELECT "
+        "strftime('%Y-%m-%dT%H:%M:%S.000Z', hour, 'unixepoch') || ',' || channel || ',' || "
+        "CAST(round(active_imported) AS INTEGER) || ',' || CAST(round(active_exported) AS INTEGER) AS line "
+        f"{_FILE_ROWS} ORDER BY hour, channel)",
         (start, end),
-    )
-    return [r[0] for r in cur]
+    ).fetchone()
+    return row[0] or ""
+
+
+def stored_file(conn: sqlite3.Connection, name: str, etag: str) -> bytes | None:
+    row = conn.execute(
+        "SELECT content FROM history_file WHERE name = ? AND etag = ?", (name, etag)
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def store_file(conn: sqlite3.Connection, name: str, etag: str, content: bytes) -> None:
+    try:
+        conn.execute(
+            "INSERT OR REPLACE INTO history_file (name, etag, content) VALUES (?, ?, ?)",
+            (name, etag, content),
+        )
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot keep the generated file {name}: {err}") from err

@@ -4,14 +4,16 @@ The device keeps today's rows in `energy/daily/YYYY-MM-DD.csv`, the finished day
 `energy/monthly/YYYY-MM.csv.gz` and the finished months of every year in `energy/yearly/YYYY.csv.gz`
 (all UTC). Its dashboard lists the three folders and reads those files, so homemeter offers exactly
 that set, each row in exactly one file, with the device's header, `.000Z` hourly timestamps and
-cumulative integer Wh. Nothing is stored: a file is built from `history_hour` when asked, and its ETag
-(row count and newest write) is checked with one indexed query, so revalidation costs no generation.
+cumulative integer Wh. A file is built from `history_hour` when first asked (or ahead, when a day
+closes) and kept with its ETag (row count and newest write of its period, one indexed query), so
+revalidation and repeated downloads cost no generation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,7 +21,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from homemeter.component import Database
+from homemeter.errors import StoreError
 from homemeter.store import archive
+
+log = logging.getLogger(__name__)
 
 FOLDER = "energy"
 HEADER = "timestamp,channel,active_imported,active_exported"
@@ -58,8 +63,8 @@ def periods(now: float, first_year: int | None) -> dict[str, Period]:
     return names
 
 
-def render(lines: list[str], compressed: bool) -> bytes:
-    body = "\n".join([HEADER, *lines]).encode() + b"\n"
+def render(rows: str, compressed: bool) -> bytes:
+    body = f"{HEADER}\n{rows}\n".encode() if rows else f"{HEADER}\n".encode()
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0) if compressed else body
 
 
@@ -85,6 +90,13 @@ class EnergyFiles:
                 out[name] = len(found.content)
         return out
 
+    async def warm(self) -> None:
+        """Generate every file now (after a day or month closed), so no request waits for it."""
+        try:
+            await self.listing()
+        except StoreError as err:
+            log.warning("energy files could not be generated error=%s", err)
+
     async def read(self, name: str) -> EnergyFile | None:
         """The file `name` (relative to `energy/`), None when the device would not have it."""
         if not _NAME.fullmatch(name):
@@ -104,8 +116,11 @@ class EnergyFiles:
             return None
         etag = f'"{period.start}-{count}-{newest}"'
         if cached is None or cached[1].etag != etag:
-            lines = await self._db.call(archive.file_lines, *period)
-            content = await asyncio.to_thread(render, lines, name.endswith(".gz"))
+            content = await self._db.call(archive.stored_file, name, etag)
+            if content is None:
+                rows = await self._db.call(archive.file_text, *period)
+                content = await asyncio.to_thread(render, rows, name.endswith(".gz"))
+                await self._db.call(archive.store_file, name, etag, content)
             cached = (rev, EnergyFile(content, etag))
         self._cache[name] = (rev, cached[1])
         self._cache.move_to_end(name)

@@ -181,6 +181,7 @@ class HistoryArchive(Component):
         await self._prune(snap.taken_at)
         self._seen = snap
         self.set_state(State.RUNNING)
+        self.spawn(self.files.warm(), "files")
         await self._follow()
 
     async def stop(self) -> None:
@@ -237,6 +238,8 @@ class HistoryArchive(Component):
             del self._rows[: len(rows)]
             del self._events[: len(events)]
             self.count("hoursWritten", len({r[0] for r in rows}))
+            if any(r[0] % DAY == 0 for r in rows):  # a UTC day closed: the device's files changed
+                self.spawn(self.files.warm(), "files")
             self.count("events", len(events))
             self._last_write = time.time()
             if self._state is State.DEGRADED:
