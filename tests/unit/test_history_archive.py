@@ -70,7 +70,7 @@ class Service:
         self.store.close()
 
 
-async def wait_async(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_async(cond: Callable[[], bool], timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not cond():
@@ -175,13 +175,15 @@ async def test_a_role_changed_while_down_is_recorded_at_start(data_dir: Path) ->
 
 async def test_retention_prunes_old_hours(data_dir: Path) -> None:
     svc = Service(data_dir, H0 + 60, 1000.0)
+    svc.archive.retention_years = 2
     await svc.start()
     await svc.stop()
-    eleven_years = 11 * 366 * 86_400
-    later = Service(data_dir, H0 + eleven_years, 1000.0)
+    three_years = 3 * 366 * 86_400
+    later = Service(data_dir, H0 + three_years, 1000.0)
+    later.archive.retention_years = 2
     await later.start()
     hours = sorted({r[0] for r in rows(data_dir)})
     await later.stop()
-    # Ten years back to the same UTC date; the gap before it is neither filled nor kept.
-    assert hours[0] == retention_start(H0 + eleven_years, 10) > H0
+    # Two years back to the same UTC date; the gap before it is neither filled nor kept.
+    assert hours[0] == retention_start(H0 + three_years, 2) > H0
     assert hours == list(range(hours[0], hours[-1] + HOUR, HOUR))
