@@ -233,6 +233,9 @@ def _simulate(args: argparse.Namespace) -> None:
     settings = Settings(data_dir=args.data_dir, seed=args.seed, channels=args.channels)
     _, config = open_config(settings, HouseholdSimulator(seed=args.seed, channel_count=args.channels))
     until = args.until if args.until is not None else time.time()
+    if until > time.time() + 60:
+        # The service would find its archive ahead of its clock and archive nothing until then.
+        raise ConfigError("--until: the history must end now or in the past")
     columns = (
         TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} days"),
         TimeElapsedColumn(), TimeRemainingColumn(),

@@ -65,6 +65,8 @@ def test_simulate_command_explains_itself_and_refuses_bad_days(
     with pytest.raises(SystemExit):
         main(["--data-dir", str(tmp_path), "simulate", "--days", "-3"])
     assert "between 0 and 36600 days" in capsys.readouterr().err
+    assert main(["--data-dir", str(tmp_path), "simulate", "--days", "1", "--until", "2999-01-01"]) == 2
+    assert "in the past" in capsys.readouterr().err
     assert (
         main(["--data-dir", str(tmp_path), "simulate", "--days", "0.5", "--until", "2026-06-10T12:00:00Z"])
         == 0
