@@ -12,7 +12,7 @@ UTC hour boundary: the row at hour H is the counter at the instant H, so the ene
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -20,6 +20,7 @@ from homemeter.errors import StoreError
 from homemeter.meter.quantities import ENERGY_COLUMNS
 
 HOUR = 3600
+DAY = 86_400
 
 
 class RowStatus(IntEnum):
@@ -55,10 +56,10 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS history_channel (channel INTEGER PRIMARY KEY, role TEXT NOT NULL, "
     "group_label TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    # The device files as last generated (energy_files.py), kept with their ETag: a finished year is
-    # built once (~0.1-0.3 s for 150,000 rows), then served from here in about a millisecond.
-    "CREATE TABLE IF NOT EXISTS history_file (name TEXT PRIMARY KEY, etag TEXT NOT NULL, "
-    "content BLOB NOT NULL)",
+    # Each UTC day's rows as the device's CSV lines, with the version they were made from: a year's
+    # file joins 365 of them (~20 ms) instead of formatting 150,000 rows again (~200 ms).
+    "CREATE TABLE IF NOT EXISTS history_chunk (day INTEGER PRIMARY KEY, version TEXT NOT NULL, "
+    "text TEXT NOT NULL)",
 )
 _INSERT_HOUR = (
     f"INSERT INTO history_hour (hour, channel, {_COLS}, active, status, rev) "
@@ -174,7 +175,7 @@ def prune(conn: sqlite3.Connection, before: int) -> int:
             cur = conn.execute("DELETE FROM history_hour WHERE hour < ?", (before,))
             conn.execute("DELETE FROM history_event WHERE at < ?", (before,))
             if cur.rowcount:
-                conn.execute("DELETE FROM history_file")
+                conn.execute("DELETE FROM history_chunk WHERE day < ?", (before // DAY + 1,))
                 _next_rev(conn)
     except sqlite3.Error as err:
         raise StoreError(f"cannot prune the energy history: {err}") from err
@@ -185,7 +186,7 @@ def clear(conn: sqlite3.Connection) -> None:
     """Remove every archived hour and event (`simulate --replace`)."""
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        for table in ("history_hour", "history_event", "history_channel", "history_file"):
+        for table in ("history_hour", "history_event", "history_channel", "history_chunk"):
             conn.execute(f"DELETE FROM {table}")  # fixed names, not input
         _next_rev(conn)
 
@@ -262,40 +263,47 @@ def revision(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def file_version(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]:
-    """(rows, newest rev) of the device file covering [start, end): changes whenever its content does."""
-    count, rev = conn.execute(f"SELECT count(*), coalesce(max(rev), 0) {_FILE_ROWS}", (start, end)).fetchone()
-    return int(count), int(rev)
+def file_versions(conn: sqlite3.Connection, start: int, end: int) -> dict[int, tuple[int, int]]:
+    """UTC day -> (rows, newest rev) of the device file rows in [start, end): changes with them."""
+    cur = conn.execute(f"SELECT hour / {DAY}, count(*), max(rev) {_FILE_ROWS} GROUP BY 1", (start, end))
+    return {int(day): (int(n), int(rev)) for day, n, rev in cur}
 
 
-def file_text(conn: sqlite3.Connection, start: int, end: int) -> str:
-    """The device's CSV rows for [start, end) as one string, built by SQLite (a year: 150,000 rows).
+def file_text(conn: sqlite3.Connection, start: int, end: int, versions: Mapping[int, tuple[int, int]]) -> str:
+    """The device's CSV rows of the whole UTC days [start, end), from the kept day chunks.
 
-    One `group_concat` over the rows in key order: no Python object per row (half the time of
-    fetching them and joining in Python).
+    Days whose rows changed since their chunk was made (`versions` from `file_versions`) are made
+    again by SQLite (`group_concat` over the day in key order, no Python object per row).
     """
+    if start % DAY or end % DAY:
+        raise ValueError("device files cover whole UTC days")
+    cur = conn.execute(
+        "SELECT day, version, text FROM history_chunk WHERE day >= ? AND day < ?", (start // DAY, end // DAY)
+    )
+    kept = {int(day): (version, text) for day, version, text in cur}
+    wanted = {day: f"{n}-{rev}" for day, (n, rev) in versions.items()}
+    stale = [day for day, version in wanted.items() if kept.get(day, ("",))[0] != version]
+    if stale:
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                for day in stale:
+                    text = _day_text(conn, day)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO history_chunk VALUES (?, ?, ?)", (day, wanted[day], text)
+                    )
+                    kept[day] = (wanted[day], text)
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot keep the energy file rows: {err}") from err
+    return "\n".join(kept[day][1] for day in sorted(versions))
+
+
+def _day_text(conn: sqlite3.Connection, day: int) -> str:
     row = conn.execute(
         "SELECT group_concat(line, char(10)) FROM (SELECT "
         "strftime('%Y-%m-%dT%H:%M:%S.000Z', hour, 'unixepoch') || ',' || channel || ',' || "
         "CAST(round(active_imported) AS INTEGER) || ',' || CAST(round(active_exported) AS INTEGER) AS line "
         f"{_FILE_ROWS} ORDER BY hour, channel)",
-        (start, end),
+        (day * DAY, (day + 1) * DAY),
     ).fetchone()
     return row[0] or ""
-
-
-def stored_file(conn: sqlite3.Connection, name: str, etag: str) -> bytes | None:
-    row = conn.execute(
-        "SELECT content FROM history_file WHERE name = ? AND etag = ?", (name, etag)
-    ).fetchone()
-    return None if row is None else bytes(row[0])
-
-
-def store_file(conn: sqlite3.Connection, name: str, etag: str, content: bytes) -> None:
-    try:
-        conn.execute(
-            "INSERT OR REPLACE INTO history_file (name, etag, content) VALUES (?, ?, ?)",
-            (name, etag, content),
-        )
-    except sqlite3.Error as err:
-        raise StoreError(f"cannot keep the generated file {name}: {err}") from err

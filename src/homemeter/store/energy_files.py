@@ -4,9 +4,10 @@ The device keeps today's rows in `energy/daily/YYYY-MM-DD.csv`, the finished day
 `energy/monthly/YYYY-MM.csv.gz` and the finished months of every year in `energy/yearly/YYYY.csv.gz`
 (all UTC). Its dashboard lists the three folders and reads those files, so homemeter offers exactly
 that set, each row in exactly one file, with the device's header, `.000Z` hourly timestamps and
-cumulative integer Wh. A file is built from `history_hour` when first asked (or ahead, when a day
-closes) and kept with its ETag (row count and newest write of its period, one indexed query), so
-revalidation and repeated downloads cost no generation.
+cumulative integer Wh. A file is built from `history_hour` on request, joining the CSV lines of
+each UTC day, which are made once and kept (`history_chunk`): a year's file costs ~20 ms of joining
+and gzip instead of ~200 ms of formatting 150,000 rows. Its ETag (rows and newest write of its
+period) comes from one grouped query; files are kept in memory until a write changes the archive.
 """
 
 from __future__ import annotations
@@ -110,17 +111,15 @@ class EnergyFiles:
         if cached is not None and cached[0] == rev:  # nothing written since: no query at all
             self._cache.move_to_end(name)
             return cached[1]
-        count, newest = await self._db.call(archive.file_version, *period)
-        if count == 0:
+        versions = await self._db.call(archive.file_versions, *period)
+        if not versions:
             self._cache.pop(name, None)
             return None
-        etag = f'"{period.start}-{count}-{newest}"'
+        rows = sum(n for n, _ in versions.values())
+        etag = f'"{period.start}-{rows}-{max(r for _, r in versions.values())}"'
         if cached is None or cached[1].etag != etag:
-            content = await self._db.call(archive.stored_file, name, etag)
-            if content is None:
-                rows = await self._db.call(archive.file_text, *period)
-                content = await asyncio.to_thread(render, rows, name.endswith(".gz"))
-                await self._db.call(archive.store_file, name, etag, content)
+            text = await self._db.call(archive.file_text, *period, versions)
+            content = await asyncio.to_thread(render, text, name.endswith(".gz"))
             cached = (rev, EnergyFile(content, etag))
         self._cache[name] = (rev, cached[1])
         self._cache.move_to_end(name)
