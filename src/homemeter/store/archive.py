@@ -204,16 +204,6 @@ def events_between(conn: sqlite3.Connection, start: float, end: float) -> list[E
     ]
 
 
-def first_event_after(conn: sqlite3.Connection, t: float) -> dict[int, tuple[str, str]]:
-    """channel -> (role, group) before its first attribution event at or after `t`."""
-    cur = conn.execute(
-        "SELECT channel, role_before, group_before, min(at) FROM history_event WHERE at >= ? "
-        "AND kind IN ('role', 'group') GROUP BY channel",
-        (t,),
-    )
-    return {int(r[0]): (r[1], r[2]) for r in cur}
-
-
 def active_at(conn: sqlite3.Connection, hours: Sequence[int]) -> dict[tuple[int, int], tuple[float, float]]:
     """(hour, channel) -> (active imported, active exported) for the given boundaries."""
     cur = conn.execute(
