@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 WEB_BUILT := src/homemeter/web/static/index.html
 WEB_DEPS := web/node_modules/.package-lock.json
 
-.PHONY: install web run test lint bench clean
+.PHONY: install web run demo test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's own python3 ships venv/ensurepip separately (python3-venv).
@@ -36,6 +36,12 @@ install: $(STAMP) web
 run: $(STAMP) web
 	$(BIN)/homemeter --data-dir $(DATA) run --http-port 8080 --modbus-port 5020
 
+# The service on 30 simulated days of history (regenerated each time, in its own data directory).
+DEMO_DATA ?= data-demo
+demo: $(STAMP) web
+	$(BIN)/homemeter --data-dir $(DEMO_DATA) simulate --days 30 --replace
+	$(BIN)/homemeter --data-dir $(DEMO_DATA) run --http-port 8080 --modbus-port 5020
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src
@@ -50,6 +56,7 @@ test: $(STAMP) web
 
 bench: $(STAMP)
 	$(BIN)/python bench/sampling.py
+	$(BIN)/python bench/history.py
 	scripts/system-deps.sh wrk
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/metrics.py

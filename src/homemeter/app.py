@@ -43,6 +43,7 @@ from homemeter.store.config import Applier, ConfigService, ConfigStore
 from homemeter.store.credentials import CREDENTIALS_FILE, CredentialStore, generate_password
 from homemeter.store.energy_store import EnergyStore
 from homemeter.store.files import FILES_DIR
+from homemeter.store.history import HistoryArchive
 from homemeter.store.identity import device_id
 from homemeter.store.persister import EnergyPersister
 from homemeter.store.run_state import record_clean_stop, record_start
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 #: persister, first here, saves the final totals last. A new consumer is one module and one line.
 COMPONENTS: tuple[ComponentFactory, ...] = (
     EnergyPersister,
+    HistoryArchive,
     ModbusService,
     MqttPublisher,
     MdnsService,  # after Modbus: it advertises the port Modbus bound

@@ -25,6 +25,7 @@ STATUS_TEXT = {
     429: "Too many failed logins (see Retry-After)",
     500: "Internal error",
     501: "Not available on a Linux service",
+    503: "Not running",
     507: "Insufficient storage",
 }
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig, check_channel_set
 from homemeter.config.hardware import Ade7953Calibration, LedConfig
+from homemeter.config.history import HistoryConfig
 from homemeter.config.influxdb import InfluxDbConfig
 from homemeter.config.mdns import MdnsConfig
 from homemeter.config.metrics import MetricsConfig
@@ -36,6 +37,7 @@ class AppConfig(BaseModel):
     ade7953: Ade7953Calibration = Ade7953Calibration()
     udpLog: UdpLogConfig = UdpLogConfig()
     metrics: MetricsConfig = MetricsConfig()
+    history: HistoryConfig = HistoryConfig()
 
     @field_validator("channels")
     @classmethod

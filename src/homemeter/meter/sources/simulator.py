@@ -14,6 +14,8 @@ about 0.3 µs per `advance` and 1.3 µs per `measure`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from operator import itemgetter
 from random import Random
 
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig
@@ -33,6 +35,9 @@ from homemeter.meter.sources.house import (
 __all__ = ["HouseholdSimulator", "default_channel_configs"]
 
 STEP_S = 10.0  # PV, clouds, voltage and frequency change in 10 s steps
+# A backfill (`power_levels`) steps PV and clouds every 60 s instead: 3.4x faster (a year of 17
+# channels ~20 s instead of ~70 s here) for 0.05 % less PV energy over a June month.
+LEVELS_STEP_S = 60.0
 YEAR_DAYS = 365.2422
 
 # The site: longitude comes from the caller; latitude and the array are fixed (central Europe).
@@ -147,6 +152,17 @@ def _heating(day: int) -> float:
     return 0.5 + 0.5 * math.cos(2.0 * math.pi * ((day % YEAR_DAYS) - 15.0) / YEAR_DAYS)
 
 
+def _summer(indices: tuple[int, ...]) -> Callable[[list[float]], float]:
+    """`sum(values[i] for i in indices)` in the same order, without a generator per call: it runs
+    twice per simulator boundary (~9,000 a simulated day), a fifth of a backfill's time with one."""
+    if not indices:
+        return lambda values: 0.0
+    get = itemgetter(*indices)
+    if len(indices) == 1:
+        return lambda values: float(get(values))
+    return lambda values: sum(get(values))
+
+
 def _channel_with(circuits: tuple[Circuit, ...], role: Role) -> int | None:
     return next((c.channel for c in circuits if c.role is role), None)
 
@@ -172,9 +188,11 @@ class HouseholdSimulator:
             (c.channel, c.schedule) for c in circuits if c.schedule is not None
         )
         self._loads = tuple(c.channel for c in circuits if c.role is Role.LOAD)
+        self._load_sum = _summer(self._loads)
         self._grid = _channel_with(circuits, Role.GRID)
         self._pv = _channel_with(circuits, Role.PV)
         self._battery = _channel_with(circuits, Role.BATTERY)
+        self._source_sum = _summer(tuple(c for c in (self._pv, self._battery) if c is not None))
 
         noise = Random(f"homemeter:{seed}:noise")
         self._power_noise = [1.0 + noise.uniform(-1.0, 1.0) * POWER_NOISE for _ in _TABLE]
@@ -206,6 +224,8 @@ class HouseholdSimulator:
         self._voltage = NOMINAL_VOLTAGE
         self._frequency = NOMINAL_FREQUENCY
         self._cache: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * channel_count
+        self._levels_only = False  # set by power_levels: voltage, frequency and noise are skipped
+        self._step_s = STEP_S
 
     # ------------------------------------------------------------------ SampleSource
     def factory_channels(self, count: int) -> tuple[ChannelConfig, ...]:
@@ -239,6 +259,26 @@ class HouseholdSimulator:
         return self._frequency + self._frequency_noise[h]
 
     # ------------------------------------------------------------------ extras for tests and UI
+    def power_levels(self, start: float, end: float) -> Iterator[tuple[float, list[float], list[float]]]:
+        """Noiseless (P W, Q VAr) per channel over [start, end), as steps: the fast path of a backfill.
+
+        Yields `(t, p, q)` at `start` and whenever a level may change (an appliance event, a 10 s PV
+        step, a battery limit); the levels hold until the next yield. `p` and `q` are this
+        simulator's own lists, valid until the next iteration. Integrating these steps instead of
+        sampling every 200 ms window makes a simulated year ~20 s instead of ~20 min; the instance
+        then serves levels only (no voltage, frequency or measurement noise), with PV and clouds
+        in LEVELS_STEP_S steps.
+        """
+        self._levels_only = True
+        self._step_s = LEVELS_STEP_S
+        self.advance(start)
+        t = start
+        while t < end:
+            yield t, self._p, self._q
+            t = self._next_boundary
+            if t < end:
+                self._catch_up(t)
+
     @property
     def channel_count(self) -> int:
         return self._n
@@ -273,9 +313,9 @@ class HouseholdSimulator:
         self._next_event_t = self._events[0][0] if self._events else math.inf
         self._apply_events(at)
         self._next_day_t = self._midnight(day + 1)
-        self._step_index = math.floor(at / STEP_S)
-        self._step(self._step_index * STEP_S)
-        self._next_step_t = (self._step_index + 1) * STEP_S
+        self._step_index = math.floor(at / self._step_s)
+        self._step(self._step_index * self._step_s)
+        self._next_step_t = (self._step_index + 1) * self._step_s
         self._soc_t = at
         self._dispatch_battery()
 
@@ -288,7 +328,7 @@ class HouseholdSimulator:
         if self._next_step_t <= boundary:
             self._step_index += 1
             self._step(boundary)
-            self._next_step_t = (self._step_index + 1) * STEP_S
+            self._next_step_t = (self._step_index + 1) * self._step_s
         if self._soc_limit_t <= boundary:  # snap, so float residue cannot make a zero-length step
             self._soc = SOC_MAX if self._soc_rate > 0.0 else SOC_MIN
         self._dispatch_battery()
@@ -332,6 +372,8 @@ class HouseholdSimulator:
         if self._pv is not None:
             clear = clear_sky_pv(t, self._longitude)
             self._p[self._pv] = clear * (1.0 - CLOUD_DEPTH * self._cloud_cover(t)) if clear else 0.0
+        if self._levels_only:
+            return
         local_hours = ((t + self._utc_offset) % DAY) / HOUR
         # Distribution voltage: higher in the quiet night, wandering a few volts.
         self._voltage_base = (
@@ -365,7 +407,7 @@ class HouseholdSimulator:
         if bat is None:
             return
         pv = self._p[self._pv] if self._pv is not None else 0.0
-        deficit = sum(self._p[c] for c in self._loads) - pv
+        deficit = self._load_sum(self._p) - pv
         power = 0.0
         if deficit >= 0.0 and self._soc > SOC_MIN + _SOC_EPS:
             power = min(max(deficit - BATTERY_GRID_BIAS_W, 0.0), BATTERY_MAX_W)
@@ -387,10 +429,11 @@ class HouseholdSimulator:
         p, q = self._p, self._q
         voltage = self._voltage_base
         if self._grid is not None:
-            sources = [c for c in (self._pv, self._battery) if c is not None]
-            grid_p = sum(p[c] for c in self._loads) - sum(p[c] for c in sources)
-            grid_q = sum(q[c] for c in self._loads) - sum(q[c] for c in sources)
+            grid_p = self._load_sum(p) - self._source_sum(p)
+            grid_q = self._load_sum(q) - self._source_sum(q)
             p[self._grid], q[self._grid] = grid_p, grid_q
+            if self._levels_only:
+                return
             if grid_p >= 0.0:
                 voltage -= VOLTAGE_DROP_PER_W_IMPORT * grid_p
             else:
