@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +58,16 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def web_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    data = tmp_path_factory.mktemp("web") / "data"
+    # Two days of the seeded household's history, so the charts have something real to draw.
+    subprocess.run(
+        [sys.executable, "-m", "homemeter.cli", "--data-dir", str(data), "simulate", "--days", "2"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     with pytest.MonkeyPatch.context() as monkeypatch:
-        running = start_service(tmp_path_factory.mktemp("web") / "data", monkeypatch)
+        running = start_service(data, monkeypatch)
         try:
             yield running
         finally:

@@ -78,6 +78,7 @@ class Buckets:
 class Series:
     key: str
     label: str
+    role: str  # the role now (a group's channels share one): what the dashboard's balance sums
     channels: list[int]
     imported: list[float | None]
     exported: list[float | None]
@@ -207,8 +208,20 @@ def energy(conn: sqlite3.Connection, b: Buckets, by: GroupBy, state: LiveState) 
             label = found.label if found else f"Channel {key}"
         imported = [round(v, 3) if ok else None for v, ok in zip(imp_sums, valid, strict=True)]
         exported = [round(v, 3) if ok else None for v, ok in zip(exp_sums, valid, strict=True)]
-        series.append(Series(key, label, sorted(members[key]), imported, exported))
+        role = _role_of(key, by, live, members[key])
+        series.append(Series(key, label, role, sorted(members[key]), imported, exported))
     return EnergyResult(b, series, [e for e in events if e.at < edges[-1]])
+
+
+def _role_of(key: str, by: GroupBy, live: Mapping[int, LiveChannel], members: set[int]) -> str:
+    """A series' role: its key by role; else that of a member channel that still belongs to it."""
+    if by is GroupBy.ROLE:
+        return key
+    for c in sorted(members):
+        now = live.get(c)
+        if now is not None and (by is GroupBy.CHANNEL or now.group == key):
+            return now.role
+    return "load"  # a group that no longer exists: the factory role
 
 
 def _key_function(channel: int, by: GroupBy) -> Callable[[tuple[str, str]], str]:

@@ -49,7 +49,7 @@ function bucketLabel(view, iso) {
   return String(d.getFullYear());
 }
 
-// The one call to the history query API (issue 11; its parameters are not final). Assumed answer:
+// The one call to the history query API (GET /api/v1/history/energy). Its answer, as used here:
 // {buckets: [ISO start...], series: [{key, label, role, imported: [Wh...], exported: [Wh...]}]}.
 // `by`: "channel", "group" or "role". A build without the API answers 404: ApiError.missing.
 export async function queryHistory(view, date, by) {

@@ -41,6 +41,7 @@ class EnergySeries(BaseModel):
 
     key: str  # channel index, role name or group label
     label: str
+    role: str  # its role now (by role: the key); a group's channels share one
     channels: list[int]  # the channels summed into it
     imported: list[float | None]  # Wh per bucket; null outside the archived history
     exported: list[float | None]
@@ -176,7 +177,7 @@ def _body(result: EnergyResult, meta: dict[str, Any]) -> dict[str, Any]:
         "hours": b.hours,
         "end": b.end.isoformat(),
         "series": [
-            {"key": s.key, "label": s.label, "channels": s.channels, "imported": s.imported,
+            {"key": s.key, "label": s.label, "role": s.role, "channels": s.channels, "imported": s.imported,
              "exported": s.exported}
             for s in result.series
         ],
