@@ -15,7 +15,7 @@ from homemeter.store.energy_store import EnergyStore
 from tests.device_backups import MQTT_PASSWORD, device_backup, energy_keys
 from tests.integration.conftest import PASSWORD, start_service
 from tests.integration.device_standin import DEVICE_PASSWORD, StandInDevice, running
-from tests.loopback import free_port
+from tests.loopback import free_port, wait_until
 
 API = "/api/v1"
 
@@ -120,6 +120,11 @@ def test_homemeter_can_stand_in_for_the_device(
     try:
         source.request("PATCH", f"{API}/ade7953/channel", json={"index": 5, "label": "Sauna", "active": True})
         source.request("PATCH", f"{API}/custom-mqtt/config", json={"password": "from-source-1"})
+        # The source must have counted (and saved) some energy for there to be totals to import.
+        wait_until(
+            lambda: source.get(f"{API}/ade7953/meter-values?index=0").json()["activeEnergyImported"] > 0,
+            what="energy on the source's channel 0",
+        )
         assert import_device(source.url, tmp_path / "copy", monkeypatch, password=PASSWORD) == 0
         total = source.get(f"{API}/ade7953/meter-values?index=0").json()["activeEnergyImported"]
     finally:
