@@ -27,6 +27,7 @@ from homemeter.component import ComponentFactory, Components, Context
 from homemeter.config.app import AppConfig
 from homemeter.config.settings import Settings
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
+from homemeter.integrations.influxdb.writer import InfluxDbWriter
 from homemeter.integrations.modbus.service import ModbusService
 from homemeter.logs.control import LogControl
 from homemeter.logs.ring import RingHandler
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 COMPONENTS: tuple[ComponentFactory, ...] = (
     EnergyPersister,
     ModbusService,
+    InfluxDbWriter,
 )
 
 PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"

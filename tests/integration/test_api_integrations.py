@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import RunningService, start_service
+from tests.integration.conftest import RunningService, free_port, start_service, wait_until
 
 MQTT = "/api/v1/custom-mqtt"
 INFLUX = "/api/v1/influxdb"
@@ -33,6 +33,8 @@ MQTT_DEFAULTS = {
     "username": "username",
     "password": MASK,  # the device's default "password", masked like any non-empty secret
 }
+# homemeter's own fields, after the device's: optional in a PUT, where a missing one is kept.
+INFLUX_EXTENSIONS = {"verifySsl": True, "caFile": "", "queueMaxAge": 7}
 INFLUX_DEFAULTS = {
     "enabled": False,
     "server": "localhost",
@@ -47,6 +49,7 @@ INFLUX_DEFAULTS = {
     "measurement": "meter",
     "frequency": 15,
     "useSsl": False,
+    **INFLUX_EXTENSIONS,
 }
 MQTT_BODY = {
     "enabled": True,
@@ -61,7 +64,7 @@ MQTT_BODY = {
 }
 INFLUX_BODY = {
     "enabled": True,
-    "server": "influx.lan",
+    "server": "127.0.0.1",  # nothing listens on 8087: the writer fails, never reaching the network
     "port": 8087,
     "version": 1,
     "database": "house",
@@ -86,6 +89,11 @@ def masked(body: dict[str, Any]) -> dict[str, Any]:
     return {k: MASK if k in ("password", "token") and v else v for k, v in body.items()}
 
 
+def whole(body: dict[str, Any]) -> dict[str, Any]:
+    """The stored object after a PUT of `body`: InfluxDB's added fields kept at their defaults."""
+    return {**body, **INFLUX_EXTENSIONS} if body.keys() == INFLUX_BODY.keys() else body
+
+
 def test_defaults_are_the_devices(service: RunningService) -> None:
     assert service.get(f"{MQTT}/config").json() == MQTT_DEFAULTS
     assert service.get(f"{INFLUX}/config").json() == INFLUX_DEFAULTS
@@ -102,10 +110,10 @@ def test_put_round_trip_masks_secrets_and_stores_them(
     r = service.request("PUT", f"{base}/config", json=body)
     assert r.status_code == 200, r.text
     assert r.json() == {"success": True, "message": f"{title} configuration updated successfully"}
-    assert service.get(f"{base}/config").json() == masked(body)
+    assert service.get(f"{base}/config").json() == masked(whole(body))
     # The file holds the clear values (the publishers need them), readable by the owner only.
     section = "mqtt" if base == MQTT else "influxdb"
-    assert stored(service)[section] == body
+    assert stored(service)[section] == whole(body)
     assert stat.S_IMODE((service.data_dir / "config.json").stat().st_mode) == 0o600
 
 
@@ -139,10 +147,10 @@ def test_sending_back_what_get_returned_keeps_the_secrets(
     # The web UI's round trip: change one field, send the whole object back, secrets still masked.
     r = service.request("PUT", f"{base}/config", json={**shown, "frequency": 45})
     assert r.status_code == 200, r.text
-    assert stored(service)[section] == {**body, "frequency": 45}
+    assert stored(service)[section] == {**whole(body), "frequency": 45}
     r = service.request("PATCH", f"{base}/config", json={"password": MASK, "port": 9999})
     assert r.status_code == 200, r.text
-    assert stored(service)[section] == {**body, "frequency": 45, "port": 9999}
+    assert stored(service)[section] == {**whole(body), "frequency": 45, "port": 9999}
     # A new value replaces it, and "" clears it.
     service.request("PATCH", f"{base}/config", json={"password": "new-one"}).raise_for_status()
     assert stored(service)[section]["password"] == "new-one"
@@ -244,12 +252,17 @@ def test_status_is_honest(service: RunningService) -> None:
     first = service.get(f"{MQTT}/status").json()["statusTimestamp"]
     time.sleep(1.0)  # statusTimestamp has whole seconds: let the clock pass one
     service.request("PATCH", f"{MQTT}/config", json={"enabled": True}).raise_for_status()
-    service.request("PATCH", f"{INFLUX}/config", json={"enabled": True}).raise_for_status()
+    nobody = {"enabled": True, "server": "127.0.0.1", "port": free_port()}  # never a system influxd
+    service.request("PATCH", f"{INFLUX}/config", json=nobody).raise_for_status()
     mqtt = service.get(f"{MQTT}/status").json()
     influx = service.get(f"{INFLUX}/status").json()
     # Nothing is published yet: the status says so, and never claims a connection or a send.
     assert "not available" in mqtt["status"] and "Connected" not in mqtt["status"]
-    assert "not available" in influx["status"] and "sent successfully" not in influx["status"]
+    # The writer runs: it says what it did last, never claiming a send that failed.
+    assert influx["status"] == "Configuration updated" or influx["status"].startswith("Failed to send")
+    assert influx["statusTimestamp"] > first
+    refused = "Failed to send data: HTTP -1 - connection refused (Attempt 1). Retrying in 1 s"
+    wait_until(lambda: service.get(f"{INFLUX}/status").json()["status"] == refused, what="refused")
     assert mqtt["statusTimestamp"] > first
 
 
@@ -260,7 +273,7 @@ def test_settings_survive_a_restart(service: RunningService, monkeypatch: pytest
     again = start_service(service.data_dir, monkeypatch)
     try:
         assert again.get(f"{MQTT}/config").json() == masked(MQTT_BODY)
-        assert again.get(f"{INFLUX}/config").json() == masked(INFLUX_BODY)
+        assert again.get(f"{INFLUX}/config").json() == masked(whole(INFLUX_BODY))
         assert again.services.config.current.influxdb.token.get_secret_value() == "influx-Token-43"
     finally:
         again.stop()
