@@ -70,6 +70,8 @@ class Influxd:
     http_port: int = field(default_factory=free_port)
     rpc_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # One client for every call: a new httpx client loads the CA bundle (tens of ms) each time.
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30, verify=False))
 
     @property
     def url(self) -> str:
@@ -79,9 +81,7 @@ class Influxd:
         """Start and wait until `/ping` answers 204."""
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "influxdb.conf"
-        conf.write_text(
-            CONFIG.format(dir=self.directory, http_port=self.http_port, rpc_port=self.rpc_port)
-        )
+        conf.write_text(CONFIG.format(dir=self.directory, http_port=self.http_port, rpc_port=self.rpc_port))
         log = (self.directory / "influxd.log").open("ab")
         self.proc = subprocess.Popen([INFLUXD, "-config", str(conf)], stdout=log, stderr=log)
         log.close()
@@ -90,7 +90,7 @@ class Influxd:
             if self.proc.poll() is not None:
                 raise AssertionError(f"influxd exited ({self.proc.returncode}): {self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
+                if self.http.get(f"{self.url}/ping", timeout=1).status_code == 204:
                     return self
             except httpx.TransportError:
                 pass
@@ -117,13 +117,17 @@ class Influxd:
     def query(self, q: str, db: str | None = None, epoch: str = "ns") -> list[dict[str, Any]]:
         """InfluxQL over HTTP; the `series` of the first statement (an error fails the test)."""
         params = {"q": q, "epoch": epoch, **({"db": db} if db else {})}
-        r = httpx.post(f"{self.url}/query", data=params, timeout=30)
+        r = self.http.post(f"{self.url}/query", data=params)
         r.raise_for_status()
         result = r.json()["results"][0]
         if "error" in result:
             raise AssertionError(f"InfluxQL error for {q!r}: {result['error']}")
         series: list[dict[str, Any]] = result.get("series", [])
         return series
+
+    def write(self, body: str, db: str) -> httpx.Response:
+        """A raw v1 write (precision ns)."""
+        return self.http.post(f"{self.url}/write", params={"db": db}, content=body.encode())
 
     def create_database(self, name: str) -> None:
         self.query(f'CREATE DATABASE "{name}"')
@@ -138,7 +142,7 @@ class Influxd:
 
     def points_written(self) -> int:
         """Points this process accepted over HTTP since it started (`/debug/vars`, httpd)."""
-        doc = httpx.get(f"{self.url}/debug/vars", timeout=10).json()
+        doc = self.http.get(f"{self.url}/debug/vars").json()
         return sum(
             int(v["values"].get("pointsWrittenOK", 0))
             for k, v in doc.items()

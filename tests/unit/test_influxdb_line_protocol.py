@@ -77,10 +77,10 @@ def test_fixed_point_rounds_half_away_from_zero(value: float, decimals: int, tex
     ("Kitchen Oven", r"Kitchen\ Oven"),
     ("a,b=c", r"a\,b\=c"),
     ('say "hi"', r'say\ "hi"'),  # quotes are literal in tags
-    (r"C:\temp", r"C:\temp"),  # a backslash before an ordinary character is literal
+    (r"C:\temp", r"C:\temp"),  # backslashes are literal...
+    ("a\\ b", "a\\\\ b"),  # ...also before an escaped character
     ("Küche ☀", "Küche\\ ☀"),
-    ("ends\\", "ends\\\\"),  # it would escape the separator that follows
-    ("a\\ b", "a\\\\\\ b"),
+    ("ends\\", "ends\\\\ "),  # it would escape the separator: it escapes a space instead
     ("two\nlines", r"two\ lines"),
 ])  # fmt: skip
 def test_tag_values_and_keys(raw: str, escaped: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictStr, field_validator
 
 from homemeter.config.extension import EXTENSION
 from homemeter.config.secrets import Password, Token
@@ -70,3 +70,16 @@ class InfluxDbConfig(BaseModel):
         "oldest are dropped (and counted)",
         json_schema_extra=EXTENSION,
     )
+
+    @field_validator("measurement")
+    @classmethod
+    def _writable(cls, measurement: str) -> str:
+        # A line starting with "#" is a comment to InfluxDB: every point would be silently ignored.
+        if measurement.startswith("#"):
+            raise ValueError("must not start with '#' (InfluxDB reads such a line as a comment)")
+        if "\n" in measurement or "\r" in measurement:
+            raise ValueError("must not contain line breaks")
+        # InfluxDB 1.x loses a backslash before an escaped character of a measurement name.
+        if "\\" in measurement:
+            raise ValueError("must not contain a backslash")
+        return measurement

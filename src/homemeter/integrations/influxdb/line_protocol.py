@@ -8,15 +8,14 @@ Fields follow the table's order (the device writes reactive before apparent powe
 meaning in line protocol).
 
 Unlike the device (which replaces space, comma, `=` and `:` in labels by `_` and writes the measurement
-raw), names are escaped, so a label reads back exactly as configured, unicode included. Two corners
-line protocol cannot express in InfluxDB 1.x and 2.x, which keep every backslash of a tag literally:
-a backslash right before a space, comma or `=` (or at the end) is written as `\\` so the line still
-parses (1.x/2.x then store it doubled, InfluxDB 3 reads it back as one); a line break becomes a space.
+raw), names are escaped, so a label reads back exactly as configured, unicode and backslashes
+included. InfluxDB 1.x and 2.x keep a backslash literal unless it escapes the next character, and
+take any character after a backslash as escaped: so a name ending in a backslash cannot be written
+as such; it is written with an (escaped) space after it. A line break becomes a space. (Measurement
+names lose a backslash before an escaped character in 1.x: the settings refuse backslashes there.)
 """
 
 from __future__ import annotations
-
-import re
 
 from homemeter.meter.quantities import QUANTITIES, Kind
 from homemeter.meter.snapshot import ChannelReading, MeterSnapshot, round_half_away
@@ -25,25 +24,24 @@ from homemeter.meter.snapshot import ChannelReading, MeterSnapshot, round_half_a
 _INSTANT = tuple((q.attr, q.attr, q.decimals) for q in QUANTITIES if q.kind is Kind.INSTANT)
 _ENERGY = tuple((q.attr, q.attr, q.decimals) for q in QUANTITIES if q.kind is Kind.ENERGY)
 
-_LINE_BREAKS = str.maketrans({"\n": " ", "\r": " "})
-# A backslash that the parser would take as escaping the next character (or that ends the token).
-_TAG_BACKSLASH = re.compile(r"\\(?=[ ,=]|$)")
-_NAME_BACKSLASH = re.compile(r"\\(?=[ ,]|$)")
-_TAG_SPECIALS = str.maketrans({" ": "\\ ", ",": "\\,", "=": "\\="})
-_NAME_SPECIALS = str.maketrans({" ": "\\ ", ",": "\\,"})
+_TAG_SPECIALS = str.maketrans({" ": "\\ ", ",": "\\,", "=": "\\=", "\n": "\\ ", "\r": "\\ "})
+_NAME_SPECIALS = str.maketrans({" ": "\\ ", ",": "\\,", "\n": "\\ ", "\r": "\\ "})
 _STRING_SPECIALS = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+
+def _closed(escaped: str) -> str:
+    # A final backslash would escape the separator after it: give it an escaped space to escape.
+    return escaped + "\\ " if escaped.endswith("\\") else escaped
 
 
 def escape_measurement(name: str) -> str:
     """A measurement name: spaces and commas escaped (`=` needs no escape there)."""
-    name = _NAME_BACKSLASH.sub(r"\\\\", name.translate(_LINE_BREAKS))
-    return name.translate(_NAME_SPECIALS)
+    return _closed(name.translate(_NAME_SPECIALS))
 
 
 def escape_key(text: str) -> str:
     """A tag key, tag value or field key: spaces, commas and equals signs escaped."""
-    text = _TAG_BACKSLASH.sub(r"\\\\", text.translate(_LINE_BREAKS))
-    return text.translate(_TAG_SPECIALS)
+    return _closed(text.translate(_TAG_SPECIALS))
 
 
 def string_field(text: str) -> str:

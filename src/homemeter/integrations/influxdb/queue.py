@@ -56,6 +56,7 @@ class Batch:
     points: int
     body: bytes  # the lines joined by newlines, no trailing newline (as the device sends)
     oldest_ns: int
+    live: bool  # pushed since the previous take
 
 
 class PointQueue:
@@ -109,19 +110,28 @@ class PointQueue:
             self._refresh_oldest()
         return dropped
 
-    def take(self, max_points: int) -> Batch | None:
-        """The next batch: rows pushed since the last take first (live), else the oldest (backlog).
+    def take(
+        self, live_points: int, backlog_points: int, live_first: bool = True, rewind: bool = False
+    ) -> Batch | None:
+        """The next batch: rows pushed since the previous take (live) or older ones (backlog).
 
-        At least one row; more while the total stays within `max_points`. Live points therefore
-        wait behind at most one backlog batch, and the backlog goes out in reading order.
+        At least one row; more while the total stays within the limit of its kind. The writer
+        alternates the two, so live points wait behind at most one backlog batch while the backlog
+        goes out in reading order. After a failed attempt it rewinds: every row waiting becomes
+        backlog, and the retry starts with the oldest.
         """
-        live = self._rows("WHERE id > ?", max_points)
-        if live is not None:
-            self._live_mark = live.last
-            return live
-        return self._rows("WHERE id <= ?", max_points)
+        if rewind:
+            self._live_mark = self._scalar("SELECT COALESCE(MAX(id), 0) FROM points")
+        kinds = ((True, live_points), (False, backlog_points))
+        for live, limit in kinds if live_first else reversed(kinds):
+            batch = self._rows("WHERE id > ?" if live else "WHERE id <= ?", limit, live)
+            if batch is not None:
+                if live:
+                    self._live_mark = batch.last
+                return batch
+        return None
 
-    def _rows(self, where: str, max_points: int) -> Batch | None:
+    def _rows(self, where: str, max_points: int, live: bool) -> Batch | None:
         cursor = self._db.execute(
             f"SELECT id, time_ns, points, body FROM points {where} ORDER BY id", (self._live_mark,)
         )
@@ -139,7 +149,7 @@ class PointQueue:
         cursor.close()
         if not ids or oldest is None:
             return None
-        return Batch(ids[0], ids[-1], len(ids), points, b"\n".join(bodies), oldest)
+        return Batch(ids[0], ids[-1], len(ids), points, b"\n".join(bodies), oldest, live)
 
     def remove(self, batch: Batch) -> int:
         """Forget a batch the server took (or refused for good); the points actually removed."""

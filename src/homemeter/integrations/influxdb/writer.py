@@ -16,6 +16,7 @@ waits on disk. Statistics read the counters `uploads` and `uploadErrors`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ T = TypeVar("T")
 BATCH_POINTS = 5000  # lines per POST while catching up (about 1 MB)
 BACKOFF_FIRST, BACKOFF_CAP = 1.0, 300.0  # s: 1, 2, 4 ... 300; the device waits 30 s to 1 h
 FAILING_AFTER = 3  # consecutive failed attempts before the issue is raised
+STOP_GRACE = 5.0  # s a stop or a configuration change waits for the answer to a request in flight
 DAY = 86_400.0
 
 CONFIGURATION_UPDATED = "Configuration updated"
@@ -83,11 +85,14 @@ class InfluxDbWriter(Component):
         self._client: httpx.AsyncClient | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._written: dict[int, int] = {}  # channel -> reading ms of its last queued point
         self._status, self._status_time = CONFIGURATION_UPDATED, time.time()
         self._failures = 0
         self._batch_points = BATCH_POINTS
-        self._single_rows = 0  # rows still to send one by one, after a batch was refused as bad data
+        self._isolate_until = 0  # after bad data: backlog rows up to this id go one by one
+        self._live_next = True  # live rows and backlog alternate
+        self._rewind = False  # the last attempt failed: the next starts with the oldest row
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -116,7 +121,7 @@ class InfluxDbWriter(Component):
         self.config = cfg
         if self._queue is not None:  # one int, read by the queue thread at its next push
             self._queue.max_age_ns = int(cfg.queueMaxAge * DAY * 1e9)
-        self._failures, self._batch_points, self._single_rows = 0, BATCH_POINTS, 0
+        self._failures, self._batch_points = 0, BATCH_POINTS
         await self._begin(cfg)
 
     async def _begin(self, cfg: InfluxDbConfig) -> None:
@@ -135,16 +140,26 @@ class InfluxDbWriter(Component):
             self.set_state(State.DEGRADED, str(err))
             return
         self._client = request.client()
+        self._stopping = asyncio.Event()
         self._workers = [
             self.spawn(self._collect(cfg), "collect"),
-            self.spawn(self._send(request, self._client), "send"),
+            self.spawn(self._send(request, self._client, self._stopping), "send"),
         ]
 
     async def _end(self) -> None:
+        """Stop collecting now; let a request in flight get its answer (bounded), then stop sending.
+
+        A cancelled request may have been written without us hearing it: it would be sent again.
+        """
         workers, self._workers = self._workers, []
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        self._stopping.set()
+        self._wake.set()
+        if workers:
+            workers[0].cancel()  # the collector: a push in progress completes on the queue thread
+            _, late = await asyncio.wait(workers, timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -162,10 +177,17 @@ class InfluxDbWriter(Component):
             log.info("influxdb backlog points=%d path=%s", self._queue.points, path)
         return True
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a queue call on the queue's own thread (SQLite commits wait for fsync)."""
+    async def _run(self, fn: Callable[..., T], *args: Any, done: Callable[[T], None] | None = None) -> T:
+        """Run a queue call on the queue's own thread (SQLite commits wait for fsync).
+
+        A cancelled caller does not stop the call: the thread finishes it. `done(result)` runs when it
+        does, cancelled or not, so what a push or remove changed is always counted.
+        """
         assert self._executor is not None
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        if done is not None:
+            future.add_done_callback(lambda f: f.cancelled() or f.exception() or done(f.result()))
+        return await asyncio.shield(future)
 
     # ----------------------------------------------------------------- collecting
     async def _collect(self, cfg: InfluxDbConfig) -> None:
@@ -184,34 +206,41 @@ class InfluxDbWriter(Component):
         lines = fresh_lines(cfg.measurement, snap, self.ctx.device_id, self._written)
         if not lines:
             return
-        assert self._queue is not None
+        queue = self._queue
+        assert queue is not None
+
+        def queued(dropped: int) -> None:
+            self.count("pointsQueued", len(lines))
+            if dropped:
+                self.count("pointsDropped", dropped)
+                self.raise_issue(
+                    "influxdb_points_dropped",
+                    f"The InfluxDB queue reached {cfg.queueMaxAge} days: its {queue.dropped} "
+                    "oldest points were dropped",
+                )
+            self._wake.set()
+
         try:
-            dropped = await self._run(self._queue.push, int(snap.taken_at * 1e9), lines)
+            await self._run(queue.push, int(snap.taken_at * 1e9), lines, done=queued)
         except QueueError as err:
             self.count("pointsLost", len(lines))
             self.raise_issue("influxdb_points_dropped", f"InfluxDB points lost: {err}")
             log.error("influxdb points lost count=%d error=%s", len(lines), err)
-            return
-        if dropped:
-            self.count("pointsDropped", dropped)
-            self.raise_issue(
-                "influxdb_points_dropped",
-                f"The InfluxDB queue reached {cfg.queueMaxAge} days: its {self._queue.dropped} "
-                "oldest points were dropped",
-            )
-        self._wake.set()
 
     # ----------------------------------------------------------------- sending
-    async def _send(self, request: Target, client: httpx.AsyncClient) -> None:
+    async def _send(self, request: Target, client: httpx.AsyncClient, stopping: asyncio.Event) -> None:
         queue = self._queue
         assert queue is not None
-        while True:
+        while not stopping.is_set():
             self._wake.clear()
-            batch = await self._run(queue.take, 1 if self._single_rows else self._batch_points)
+            size = self._batch_points
+            backlog = 1 if self._isolate_until else size
+            batch = await self._run(queue.take, size, backlog, self._live_next, self._rewind)
             if batch is None:
                 await self._wake.wait()
                 continue
-            self._single_rows = max(self._single_rows - 1, 0)
+            if not batch.live and batch.first > self._isolate_until:
+                self._isolate_until = 0
             try:
                 response = await client.post(request.url, content=batch.body, headers=request.headers)
                 answer = judge(response)
@@ -219,17 +248,20 @@ class InfluxDbWriter(Component):
                 answer = failure(err)
             delay = await self._settle(queue, batch, answer)
             if delay:
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), delay)
 
     async def _settle(self, queue: PointQueue, batch: Batch, answer: Answer) -> float:
         """Act on the answer; the seconds to wait before the next attempt."""
         self.count("uploads" if answer.verdict is Verdict.WRITTEN else "uploadErrors")
+        self._live_next, self._rewind = not batch.live, False
         if answer.verdict is Verdict.WRITTEN:
-            await self._run(queue.remove, batch)
-            self.count("pointsWritten", batch.points)
+            await self._run(queue.remove, batch, done=lambda gone: self.count("pointsWritten", gone))
             self._succeeded()
             return 0.0
         self._failures += 1
+        if answer.verdict is not Verdict.REJECTED or batch.rows > 1:  # not settled: oldest first
+            self._live_next, self._rewind = False, True
         reason = f"Failed to send data: HTTP {answer.code} - {answer.text} (Attempt {self._failures})"
         if answer.verdict is Verdict.RETRY:
             delay = answer.retry_after if answer.retry_after is not None else backoff(self._failures)
@@ -240,11 +272,10 @@ class InfluxDbWriter(Component):
                 self._batch_points = max(batch.points // 2, 1)
                 self._failed(f"{reason}. Retrying with {self._batch_points} points per request")
             else:
-                self._single_rows = batch.rows
+                self._isolate_until = batch.last
                 self._failed(f"{reason}. Retrying its {batch.rows} parts one by one")
             return 0.0
-        gone = await self._run(queue.remove, batch)
-        self.count("pointsRejected", gone)
+        gone = await self._run(queue.remove, batch, done=lambda n: self.count("pointsRejected", n))
         message = f"{reason}. The server refused {gone} points as invalid: not retried"
         self.raise_issue("influxdb_points_rejected", message)
         self._failed(message)
