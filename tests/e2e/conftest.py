@@ -59,7 +59,7 @@ class Service:
             try:
                 if requests.get(f"{self.url}/api/v1/health", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a slow start
                 time.sleep(0.1)
         raise AssertionError("homemeter did not become healthy")
 
