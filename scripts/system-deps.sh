@@ -6,7 +6,7 @@ set -euo pipefail
 if [ $# -gt 0 ]; then
   packages=("$@")
 else
-  packages=(curl)
+  packages=(curl influxdb)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -172,10 +173,11 @@ class Influx2StandIn:
 
 
 @contextmanager
-def running(standin: Influx2StandIn) -> Iterator[Influx2StandIn]:
-    config = uvicorn.Config(
-        standin.app(), host="127.0.0.1", port=standin.port, log_level="warning", lifespan="off"
-    )
+def running(standin: Influx2StandIn, tls: tuple[Path, Path] | None = None) -> Iterator[Influx2StandIn]:
+    """Serve `standin` (over HTTPS with `tls` = (certificate, key) PEM files) until the block ends."""
+    certfile, keyfile = tls if tls else (None, None)
+    config = uvicorn.Config(standin.app(), host="127.0.0.1", port=standin.port, log_level="warning",
+                            lifespan="off", ssl_certfile=certfile, ssl_keyfile=keyfile)  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="influx2-standin", daemon=True)
     thread.start()

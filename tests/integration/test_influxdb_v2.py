@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +195,40 @@ def test_bad_data_is_dropped_row_by_row_with_the_servers_reason(
     rejected = [i for i in issues if i["code"] == "influxdb_points_rejected"]
     assert rejected and "not retried" in rejected[0]["message"]
     assert f"HTTP {answer} - " in rejected[0]["message"]
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key) that no system CA vouches for."""
+    cert, key = directory / "server.pem", directory / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=homemeter test", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_https_checks_the_certificate_unless_told_and_trusts_a_ca_file(
+    service: RunningService, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path)
+    with running(Influx2StandIn(), tls=(cert, key)) as standin:
+        enable(service, standin, useSsl=True)
+        failing = wait_until(
+            lambda: "certificate" in (s := status(service))["status"] and s, 10, what="refusal"
+        )
+        assert "HTTP -1 - certificate verify failed" in failing["status"], failing
+        assert not standin.snapshot()[0], "nothing reached the server"
+        # The CA file: trusted, and the points kept meanwhile arrive.
+        enable(service, standin, useSsl=True, caFile=str(cert))
+        wait_until(lambda: status(service)["status"] == "Data sent successfully", 10, what="https writes")
+        # Verification off (the device's behaviour), without a CA file.
+        enable(service, standin, useSsl=True, caFile="", verifySsl=False)
+        count = len(standin.snapshot()[0])
+        wait_until(lambda: len(standin.snapshot()[0]) > count + 2, 10, what="unverified writes")
+    # A CA file that cannot be read is refused (409), the running settings stay.
+    r = service.request(
+        "PATCH", f"{API}/influxdb/config", json={"caFile": str(tmp_path / "none.pem"), "verifySsl": True}
+    )
+    assert r.status_code == 409 and r.json()["error"].startswith("caFile: cannot use"), r.text
+    assert service.get(f"{API}/influxdb/config").json()["caFile"] == ""
