@@ -36,6 +36,7 @@ bench: $(STAMP)
 	scripts/system-deps.sh wrk
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/modbus/run.py
+	$(BIN)/python bench/influxdb.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

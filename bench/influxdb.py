@@ -204,18 +204,27 @@ async def main(hours: float, intervals: int) -> None:
         finally:
             influxd.stop()
 
+    catch_up, live = hm_rate / bare_rate, hm_cpu * 100
     print("| catch-up into influxd 1.x | points/s | ratio |")
     print("|---|---:|---:|")
     print(f"| bare httpx client, 5,000-line bodies from memory | {bare_rate:,.0f} | 1.00 |")
-    print(f"| homemeter writer, from its disk queue | {hm_rate:,.0f} | {hm_rate / bare_rate:.2f} |")
+    print(f"| homemeter writer, from its disk queue | {hm_rate:,.0f} | {catch_up:.2f} |")
     day = 86_400 * CHANNELS * 2
     drains = f"drains in {day / hm_rate:.0f} s (bare: {day / bare_rate:.0f} s)"
     print(f"\nA day's backlog ({day:,} lines) {drains}.\n")
     print("| live writing, 34 lines per interval | CPU ms per interval | share of a core at 1/s | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| bare httpx client, lines given | {bare_cpu * 1e3:.2f} | {bare_cpu * 100:.2f} % | 1.00 |")
-    print(f"| homemeter: render, queue (fsync), POST, delete | {hm_cpu * 1e3:.2f} | {hm_cpu * 100:.2f} % "
+    print(f"| homemeter: render, queue (fsync), POST, delete | {hm_cpu * 1e3:.2f} | {live:.2f} % "
           f"| {hm_cpu / bare_cpu:.2f} |")  # fmt: skip
+    print("\n| goal | measured | verdict |")
+    print("|---|---:|---|")
+    print(f"| catch-up at least half the bare client's rate | {catch_up:.2f}x | {verdict(catch_up >= 0.5)} |")
+    print(f"| live writing under 1 % of a core at frequency 1 | {live:.2f} % | {verdict(live < 1.0)} |")
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
 
 
 def parse() -> argparse.Namespace:
