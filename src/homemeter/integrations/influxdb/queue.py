@@ -33,7 +33,7 @@ QUEUE_FILE = "influxdb-queue.db"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a batch is a range of ids
-    time_ns INTEGER NOT NULL,              -- oldest reading time among the row's lines
+    time_ns INTEGER NOT NULL,              -- meter time of the interval (its readings are older)
     points INTEGER NOT NULL,               -- lines in body
     body BLOB NOT NULL                     -- zlib of the lines joined by newlines
 );
@@ -55,7 +55,6 @@ class Batch:
     rows: int
     points: int
     body: bytes  # the lines joined by newlines, no trailing newline (as the device sends)
-    oldest_ns: int
     live: bool  # pushed since the previous take
 
 
@@ -133,23 +132,21 @@ class PointQueue:
 
     def _rows(self, where: str, max_points: int, live: bool) -> Batch | None:
         cursor = self._db.execute(
-            f"SELECT id, time_ns, points, body FROM points {where} ORDER BY id", (self._live_mark,)
+            f"SELECT id, points, body FROM points {where} ORDER BY id", (self._live_mark,)
         )
         ids: list[int] = []
         bodies: list[bytes] = []
         points = 0
-        oldest: int | None = None
-        for row_id, time_ns, n, body in cursor:
+        for row_id, n, body in cursor:
             if ids and points + n > max_points:
                 break
             ids.append(row_id)
             bodies.append(zlib.decompress(body))
             points += n
-            oldest = time_ns if oldest is None else min(oldest, time_ns)
         cursor.close()
-        if not ids or oldest is None:
+        if not ids:
             return None
-        return Batch(ids[0], ids[-1], len(ids), points, b"\n".join(bodies), oldest, live)
+        return Batch(ids[0], ids[-1], len(ids), points, b"\n".join(bodies), live)
 
     def remove(self, batch: Batch) -> int:
         """Forget a batch the server took (or refused for good); the points actually removed."""
