@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from homemeter.integrations.influxdb import writer as writer_module
 from homemeter.integrations.influxdb.line_protocol import escape_key, escape_measurement, string_field
 from homemeter.meter.quantities import QUANTITIES
 from homemeter.meter.snapshot import ChannelReading, round_half_away
@@ -117,14 +118,15 @@ def test_points_read_back_equal_what_the_meter_produced(service: RunningService,
 
 
 def test_a_missing_database_is_reported_and_its_points_wait_then_arrive_once(
-    service: RunningService, influxd: Influxd
+    service: RunningService, influxd: Influxd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(writer_module, "BACKOFF_CAP", 2.0)  # retry soon after the database appears
     enable(service, influxd, database="later")
     failing = wait_until(lambda: "database not found" in (s := status(service))["status"] and s, 10,
                          what="the server's reason")  # fmt: skip
     assert failing["status"].startswith('Failed to send data: HTTP 404 - database not found: "later"')
     assert "Retrying in" in failing["status"]
-    wait_until(lambda: status(service)["backlogPoints"] >= 100, 15, what="a backlog")
+    wait_until(lambda: status(service)["backlogPoints"] >= 60, 15, what="a backlog")
     assert service.get(f"{API}/system/statistics").json()["influxdb"]["uploadCountError"] >= 1
 
     influxd.create_database("later")
