@@ -28,6 +28,7 @@ from homemeter.config.app import AppConfig
 from homemeter.config.settings import Settings
 from homemeter.errors import PortInUse, SourceUnavailable, StoreError
 from homemeter.integrations.ade7953 import Ade7953Status
+from homemeter.integrations.influxdb.writer import InfluxDbWriter
 from homemeter.integrations.mdns.service import MdnsService
 from homemeter.integrations.modbus.service import ModbusService
 from homemeter.integrations.mqtt.publisher import MqttPublisher
@@ -62,6 +63,7 @@ COMPONENTS: tuple[ComponentFactory, ...] = (
     MqttPublisher,
     MdnsService,  # after Modbus: it advertises the port Modbus bound
     Ade7953Status,
+    InfluxDbWriter,
 )
 
 PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"

@@ -20,7 +20,8 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.integration.conftest import PASSWORD, RunningService
 
-# Would restart, wipe or lock the service under test mid-run; each has its own tests.
+# Would restart, wipe or lock the service under test mid-run, or make it connect to a generated
+# server name (off the loopback); each has its own tests.
 DISRUPTIVE = (
     r"/system/(restart|factory-reset)$|/restore/|/auth/(change|reset)-password$"
     r"|/files/|/delete-file$|/energy(/reset)?$|/modbus/config$"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from homemeter.config.app import AppConfig
 from homemeter.config.channel import ChannelConfig
@@ -85,3 +85,9 @@ def test_appconfig_round_trips_through_the_file_unchanged(tmp_path: Path) -> Non
     )
     store.save(config)
     assert store.load(defaults) == config
+
+
+@pytest.mark.parametrize("measurement", ["#meter", "a\nb", "a\rb", "a\\b"])
+def test_an_influxdb_measurement_that_cannot_be_written_is_refused(measurement: str) -> None:
+    with pytest.raises(ValidationError, match="measurement"):
+        InfluxDbConfig(measurement=measurement)

@@ -7,9 +7,9 @@ internet; here the default server is empty and `enabled` cannot be true without 
 stricter where the device accepts values that cannot work (integrations.md 6.2.7): port 0, an empty
 topic or one with wildcards; over-long strings are refused with the limit instead of truncated.
 
-The fields after them are homemeter's own (TLS, Home Assistant discovery). The device's clients do
-not know them: a PUT without them keeps their stored values (`DEVICE_FIELDS` are the ones a PUT
-must carry).
+The fields after them are homemeter's own (TLS, Home Assistant discovery), marked as extensions
+(`extension.py`): the device's clients do not know them, so a PUT without them keeps their stored
+values.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, Self
 
 from pydantic import (
     BaseModel,
@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from homemeter.config.extension import EXTENSION
 from homemeter.config.secrets import Password
 
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
@@ -57,12 +58,6 @@ class MqttConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: The device's nine fields, in its order: a PUT must carry all of them.
-    DEVICE_FIELDS: ClassVar[tuple[str, ...]] = (
-        "enabled", "server", "port", "clientid", "topic", "frequency", "useCredentials", "username",
-        "password",
-    )  # fmt: skip
-
     enabled: StrictBool = False
     server: StrictStr = Field(
         "", max_length=255, description="broker host name or address; required when enabled (no default)"
@@ -87,31 +82,38 @@ class MqttConfig(BaseModel):
     # ---- homemeter's own fields (ignored by the device's clients)
     useTls: StrictBool = Field(
         False, description="connect with TLS (mqtts); the broker's certificate is verified unless "
-        "`verifyCertificate` is false"
+        "`verifyCertificate` is false",
+        json_schema_extra=EXTENSION,
     )  # fmt: skip
     caFile: FilePath = Field(
         "", description="with TLS: absolute path of a PEM file with the CA(s) that signed the broker's "
-        "certificate; empty: the system's trusted CAs"
+        "certificate; empty: the system's trusted CAs",
+        json_schema_extra=EXTENSION,
     )  # fmt: skip
     certFile: FilePath = Field(
         "", description="with TLS: absolute path of a PEM client certificate, for brokers that ask "
-        "for one; empty: none"
+        "for one; empty: none",
+        json_schema_extra=EXTENSION,
     )  # fmt: skip
     keyFile: FilePath = Field(
         "", description="absolute path of the PEM private key of `certFile` (unencrypted); empty: the "
-        "key is in `certFile`"
+        "key is in `certFile`",
+        json_schema_extra=EXTENSION,
     )  # fmt: skip
     verifyCertificate: StrictBool = Field(
         True, description="with TLS: refuse a broker whose certificate does not verify against the CAs "
-        "or does not match `server`; false accepts any certificate (encrypted, not authenticated)"
+        "or does not match `server`; false accepts any certificate (encrypted, not authenticated)",
+        json_schema_extra=EXTENSION,
     )  # fmt: skip
     haDiscovery: StrictBool = Field(
         True, description="announce the meter to Home Assistant (MQTT discovery, one device with a "
-        "sensor per quantity and active channel); false removes the announced device"
+        "sensor per quantity and active channel); false removes the announced device",
+        json_schema_extra=EXTENSION,
     )  # fmt: skip
     haDiscoveryPrefix: StrictStr = Field(
         "homeassistant", min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_\-/]+$",
         description="Home Assistant's discovery prefix (its MQTT integration setting)",
+        json_schema_extra=EXTENSION,
     )  # fmt: skip
 
     @field_validator("topic")

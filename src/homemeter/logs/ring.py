@@ -93,6 +93,6 @@ def setup_logging(level: str = "INFO", fmt: str = "logfmt") -> RingHandler:
     root.addHandler(ring)
     root.setLevel(level.upper())
     # Libraries chat at INFO (uvicorn access lines, per-request); keep them to warnings.
-    for noisy in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+    for noisy in ("uvicorn", "uvicorn.access", "uvicorn.error", "httpx"):  # httpx: a line per request
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return ring

@@ -20,6 +20,7 @@ from homemeter.api.responses import ApiError, JSONBytes, read_json, require_fiel
 from homemeter.api.routing import Endpoint
 from homemeter.api.services import Services
 from homemeter.config.app import AppConfig
+from homemeter.config.extension import extension_fields
 from homemeter.config.influxdb import InfluxDbConfig
 from homemeter.config.mqtt import MqttConfig
 from homemeter.config.secrets import PLACEHOLDER, unmask
@@ -82,19 +83,6 @@ def _object(doc: Any, section: Section) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k in section.model.model_fields}
 
 
-def _require_device_fields(doc: dict[str, Any], model: type[BaseModel]) -> None:
-    """PUT needs every field the device's clients send (a model's `DEVICE_FIELDS`, else all).
-
-    Fields they do not know keep their stored values: an old client's PUT must not switch off TLS
-    it never heard of.
-    """
-    device: tuple[str, ...] | None = getattr(model, "DEVICE_FIELDS", None)
-    if device is None:
-        require_fields(doc, model)
-    elif missing := [key for key in device if key not in doc]:
-        raise ApiError(400, f"{missing[0]}: field required (PUT replaces the whole object)")
-
-
 def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
     """GET/PUT/PATCH config, POST config/reset and GET status for one integration."""
     # Until a publisher reports its own status, the only status change is a settings change.
@@ -117,8 +105,10 @@ def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
 
     async def put_config(request: Request) -> Response:
         doc = _object(await read_json(request, section.limit), section)
-        _require_device_fields(doc, section.model)
-        await save(dict(stored()) | doc)
+        # Fields homemeter added are optional: the device's own clients send only its fields.
+        doc = {name: getattr(stored(), name) for name in extension_fields(section.model)} | doc
+        require_fields(doc, section.model)
+        await save(doc)
         return success(f"{section.title} configuration updated successfully")
 
     async def patch_config(request: Request) -> Response:
@@ -151,7 +141,9 @@ def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
         E("GET", config, get_config, f"{name} settings", tag, response=section.model,
           description=masked),
         E("PUT", config, put_config, f"Replace the {name} settings", tag, body=section.model,
-          errors=(400, 413), description=f"Every field is required. {masked}"),
+          errors=(400, 413),
+          description=f"Every field is required, except those marked x-extension (homemeter's own: "
+                      f"left out, they keep their stored value). {masked}"),
         E("PATCH", config, patch_config, f"Change some {name} settings", tag,
           body=dict[str, Any], errors=(400, 413), description=masked),
         E("POST", f"{config}/reset", reset_config, f"Restore the {name} defaults", tag),
