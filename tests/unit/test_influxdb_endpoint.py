@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from homemeter.config.influxdb import InfluxDbConfig
 from homemeter.errors import ConfigRejected
 from homemeter.integrations.influxdb.endpoint import Verdict, judge, retry_after, target
-from homemeter.integrations.influxdb.writer import backoff, duration
+from homemeter.integrations.influxdb.writer import backoff
+from homemeter.timestamps import duration
 
 
 def test_v1_request_is_the_devices_with_basic_auth_always_sent() -> None:

@@ -8,10 +8,11 @@ import orjson
 import pytest
 
 from homemeter.config.mqtt import MqttConfig
-from homemeter.integrations.mqtt.connection import backoff, duration
+from homemeter.integrations.mqtt.connection import backoff
 from homemeter.integrations.mqtt.discovery import REMOVED, Topics, discovery_message, object_id
 from homemeter.integrations.mqtt.ha_state import StateFloor
 from homemeter.meter.quantities import QUANTITIES
+from homemeter.timestamps import duration
 from tests.unit.sources import ConstantSource
 from tests.unit.test_accounting import make_meter
 

@@ -35,6 +35,7 @@ from homemeter.integrations.influxdb.line_protocol import fresh_lines
 from homemeter.integrations.influxdb.queue import QUEUE_FILE, Batch, PointQueue, QueueError
 from homemeter.meter.snapshot import MeterSnapshot
 from homemeter.system.issues import Severity
+from homemeter.timestamps import duration
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,6 @@ DAY = 86_400.0
 CONFIGURATION_UPDATED = "Configuration updated"
 SENT = "Data sent successfully"
 DISABLED = "Disabled"
-
-
-def duration(seconds: float) -> str:
-    """The device's duration words: `ms` below 1 s, then s, min, h, d (integer division)."""
-    ms = int(seconds * 1000)
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
-        if ms >= size:
-            return f"{ms // size} {unit}"
-    return f"{ms} ms"
 
 
 def backoff(failures: int) -> float:

@@ -116,15 +116,6 @@ def connection_lost(err: BaseException) -> str:
     return f"MQTT_CONNECTION_LOST: {detail}"
 
 
-def duration(seconds: float) -> str:
-    """The device's duration format: ms, s, min, h or d, in whole units (80 s -> `1 min`)."""
-    ms = int(seconds * 1000)
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
-        if ms >= size:
-            return f"{ms // size} {unit}"
-    return f"{ms} ms"
-
-
 def _os_error(err: BaseException) -> OSError | None:
     """The OSError behind an aiomqtt error (it re-raises them as `MqttError(str(exc)) from None`)."""
     seen: BaseException | None = err

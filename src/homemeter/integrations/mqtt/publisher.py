@@ -47,6 +47,7 @@ from homemeter.integrations.mqtt.ha_state import StateFloor
 from homemeter.meter.payloads import meter_values
 from homemeter.meter.snapshot import MeterSnapshot
 from homemeter.system.issues import Severity
+from homemeter.timestamps import duration
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class MqttPublisher(Component):
         self.raise_issue(
             CONNECT_ISSUE,
             f"Custom MQTT has not been connected to {cfg.server}:{cfg.port} for "
-            f"{connection.duration(CONNECT_ISSUE_AFTER_S)}; last status: {self._status}",
+            f"{duration(CONNECT_ISSUE_AFTER_S)}; last status: {self._status}",
         )
 
     # ----------------------------------------------------------------- the session
@@ -234,7 +235,7 @@ class MqttPublisher(Component):
         self._warned = False
 
     def _on_failure(self, reason: str, attempt: int, delay: float) -> None:
-        text = f"Connection failed: {reason} (Attempt {attempt}). Retrying in {connection.duration(delay)}"
+        text = f"Connection failed: {reason} (Attempt {attempt}). Retrying in {duration(delay)}"
         self._set_status(text)
         self.set_state(State.DEGRADED, reason)
         level = logging.DEBUG if self._warned else logging.WARNING
