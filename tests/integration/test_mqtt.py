@@ -168,7 +168,7 @@ def test_tls_with_the_right_ca_and_refused_with_another(tmp_path: Path, service:
         wait_status(service, "^Connected$")
         # Plain MQTT against the TLS port: the handshake never happens.
         configure(service, useTls=False)
-        assert wait_status(service, "^Connection failed")
+        assert wait_status(service, "^Connection failed", timeout=45)  # after the connect timeout
 
 
 def test_an_unreadable_ca_file_is_refused_and_nothing_changes(
