@@ -40,7 +40,7 @@ from homemeter.api.request_counter import RequestCounter
 from homemeter.api.responses import ApiError, error_response
 from homemeter.api.routing import API, Endpoint, routes
 from homemeter.api.services import Services
-from homemeter.errors import ConfigRejected
+from homemeter.errors import ConfigRejected, StoreError
 
 AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (
     system.endpoints,
@@ -90,6 +90,11 @@ async def _rejected(request: Request, exc: Exception) -> Response:
     return error_response(409, f"{exc}; the previous settings stay in effect")
 
 
+async def _not_saved(request: Request, exc: Exception) -> Response:
+    """A change that could not be written (disk full, read-only): undone everywhere, 507."""
+    return error_response(507, f"{exc}; the previous settings stay in effect")
+
+
 async def _client_gone(request: Request, exc: Exception) -> Response:
     """The client hung up while sending its body: nobody reads an answer, nothing to log."""
     return Response(status_code=400)
@@ -132,6 +137,7 @@ def build_app(svc: Services) -> ASGIApp:
             ApiError: _api_error,
             ConfigRejected: _rejected,
             HTTPException: _http_error,
+            StoreError: _not_saved,
             ClientDisconnect: _client_gone,
         },
     )
