@@ -25,9 +25,28 @@ SECRETS = {
     "influx_token": "influx-token-0123456789abcdef",
     "metrics_token": "metrics-token-0123456789abcdef",
 }
-PAGES = ("/", "/channels", "/integrations", "/system", "/logs", "/channel", "/calibration", "/info",
-         "/configuration", "/update", "/log", "/openapi.json", "/swagger.yaml", "/docs", "/swagger-ui",
-         "/swagger-ui/static/swagger-ui.css", "/metrics", "/nope", "/api/v1/nope", "/static/nope.js")  # fmt: skip
+PAGES = (
+    "/",
+    "/channels",
+    "/integrations",
+    "/system",
+    "/logs",
+    "/channel",
+    "/calibration",
+    "/info",
+    "/configuration",
+    "/update",
+    "/log",
+    "/openapi.json",
+    "/swagger.yaml",
+    "/docs",
+    "/swagger-ui",
+    "/swagger-ui/static/swagger-ui.css",
+    "/metrics",
+    "/nope",
+    "/api/v1/nope",
+    "/static/nope.js",
+)
 # Ways around an exact-path exemption of /api/v1/health.
 TRICKS = ("/api/v1/health/../system/info", "//api/v1/system/info", "/api/v1/HEALTH", "/api/v1/health/",
           "/api/v1/health%2F..%2Fsystem%2Finfo", "/api/v1/./system/info")  # fmt: skip
