@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from requests.auth import HTTPDigestAuth
 from schemathesis.checks import response_schema_conformance
 
-from tests.loopback import PASSWORD
+from tests.loopback import PASSWORD, wait_until
 from tests.reliability.report import Row
 from tests.reliability.service import Homemeter, write_config
 
@@ -104,10 +105,24 @@ def _exercise(svc: Homemeter, operation: Any, examples: int, outcome: Outcome) -
         if response.status_code == 200 and isinstance(case.body, dict) and "newPassword" in case.body:
             state["password"] = case.body["newPassword"]
         if re.search(r"/system/(restart|factory-reset)$", case.path) and response.status_code == 200:
-            svc.wait_healthy(30)  # it re-executes itself on the same ports
+            _await_restart(svc)
 
     check()
     outcome.operations += 1
+
+
+def _await_restart(svc: Homemeter) -> None:
+    """A restart answers first, then re-executes itself on the same ports: wait for down, then up."""
+
+    def down() -> bool:
+        try:
+            requests.get(f"{svc.url}/api/v1/health", timeout=1)
+        except requests.RequestException:
+            return True
+        return False
+
+    wait_until(down, timeout=15, what="the service going down for its restart")
+    svc.wait_healthy(30)
 
 
 def run_schemathesis(work: Path, examples: int, groups: tuple[str, ...] | None = None) -> list[Row]:
