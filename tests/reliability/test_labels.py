@@ -93,3 +93,37 @@ def test_pages_never_insert_html_from_data() -> None:
     found = [f"{p.name}:{n}" for p in (ROOT / "web/src/js").rglob("*.js")
              for n, line in enumerate(p.read_text().splitlines(), 1) if sinks.search(line)]  # fmt: skip
     assert not found, found
+
+
+BIG = "x" * 10_000
+LIMITS = (  # (method, path, body, the field the 400 must name)
+    ("PATCH", "/api/v1/modbus/config", {"port": 0}, "port"),
+    ("PATCH", "/api/v1/modbus/config", {"port": 65536}, "port"),
+    ("PATCH", "/api/v1/modbus/config", {"idleTimeout": -1}, "idleTimeout"),
+    ("PATCH", "/api/v1/modbus/config", {"bind": "-bad-host-"}, "bind"),
+    ("PATCH", "/api/v1/modbus/config", {"bind": BIG}, "Payload Too Large"),  # over the body limit: 413
+    ("PATCH", "/api/v1/custom-mqtt/config", {"port": 0}, "port"),
+    ("PATCH", "/api/v1/custom-mqtt/config", {"port": 65536}, "port"),
+    ("PATCH", "/api/v1/custom-mqtt/config", {"frequency": -1}, "frequency"),
+    ("PATCH", "/api/v1/custom-mqtt/config", {"topic": "a/#"}, "topic"),
+    ("PATCH", "/api/v1/custom-mqtt/config", {"topic": "x" * 128}, "topic"),
+    ("PATCH", "/api/v1/custom-mqtt/config", {"server": "x" * 300}, "server"),
+    ("PATCH", "/api/v1/custom-mqtt/config", {"server": BIG}, "Payload Too Large"),
+    ("PATCH", "/api/v1/influxdb/config", {"port": 65536}, "port"),
+    ("PATCH", "/api/v1/influxdb/config", {"frequency": -5}, "frequency"),
+    ("PUT", "/api/v1/logs-udp-destination", {"destination": "127.0.0.1", "port": 0}, "port"),
+    ("PUT", "/api/v1/logs-udp-destination", {"destination": "1.2.3.4.5", "port": 514}, "IP address"),
+    ("PATCH", "/api/v1/mdns/config", {"hostname": "a" * 64}, "hostname"),
+    ("PATCH", "/api/v1/metrics/config", {"auth": "bearer", "token": "short"}, "token"),
+)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), LIMITS, ids=[f"{c[1]}:{c[3]}" for c in LIMITS])
+def test_values_beyond_limits_are_refused_naming_the_field(
+    svc: Homemeter, method: str, path: str, body: dict[str, object], field: str
+) -> None:
+    before = svc.get(path).json()
+    r = svc.request(method, path, json=body)
+    status = 413 if field == "Payload Too Large" else 400
+    assert r.status_code == status and field in r.json()["error"], r.text
+    assert svc.get(path).json() == before
