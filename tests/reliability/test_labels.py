@@ -127,3 +127,12 @@ def test_values_beyond_limits_are_refused_naming_the_field(
     status = 413 if field == "Payload Too Large" else 400
     assert r.status_code == status and field in r.json()["error"], r.text
     assert svc.get(path).json() == before
+
+
+def test_energy_totals_beyond_the_limit_are_refused(svc: Homemeter) -> None:
+    """1e308 Wh used to be stored, and every meter-values answer after it was a 500 (make fuzz)."""
+    keys = ("activeEnergyImported", "activeEnergyExported", "reactiveEnergyImported",
+            "reactiveEnergyExported", "apparentEnergy")  # fmt: skip
+    r = svc.request("PUT", "/api/v1/ade7953/energy", json={"channel": 0, **dict.fromkeys(keys, 1e308)})
+    assert r.status_code == 400 and "activeEnergyImported" in r.json()["error"], r.text
+    assert svc.get("/api/v1/ade7953/meter-values").status_code == 200
