@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 WEB_BUILT := src/homemeter/web/static/index.html
 WEB_DEPS := web/node_modules/.package-lock.json
 
-.PHONY: install web run demo test lint bench clean
+.PHONY: install web run demo test lint bench soak fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's own python3 ships venv/ensurepip separately (python3-venv).
@@ -63,6 +63,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/modbus/run.py
 	$(BIN)/python bench/mqtt.py
 	$(BIN)/python bench/influxdb.py
+
+# Reliability (README "Reliability"): long versions of tests/reliability and tests/fuzz, each printing
+# a table of what was tried and what held. Disk-full and read-only checks need root (tmpfs mounts).
+soak: $(STAMP) web
+	$(BIN)/python -m tests.reliability.soak
+
+fuzz: $(STAMP) web
+	$(BIN)/python -m tests.fuzz.run
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

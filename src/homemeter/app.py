@@ -22,6 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from homemeter.api.app import build_app
+from homemeter.api.http_protocol import GuardedHttpToolsProtocol
 from homemeter.api.services import RequestStats, Services
 from homemeter.component import ComponentFactory, Components, Context
 from homemeter.config.app import AppConfig
@@ -182,7 +183,7 @@ def http_server(services: Services) -> _EmbeddedUvicorn:
             lifespan="off",
             log_config=None,
             access_log=False,
-            http="httptools",
+            http=GuardedHttpToolsProtocol,  # httptools with a deadline for request heads
             server_header=False,
             timeout_graceful_shutdown=HTTP_GRACE_S,
         )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -41,7 +41,7 @@ from homemeter.api.request_counter import RequestCounter
 from homemeter.api.responses import ApiError, error_response
 from homemeter.api.routing import API, Endpoint, routes
 from homemeter.api.services import Services
-from homemeter.errors import ConfigRejected
+from homemeter.errors import ConfigRejected, StoreError
 
 AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (
     system.endpoints,
@@ -92,6 +92,16 @@ async def _rejected(request: Request, exc: Exception) -> Response:
     return error_response(409, f"{exc}; the previous settings stay in effect")
 
 
+async def _not_saved(request: Request, exc: Exception) -> Response:
+    """A change that could not be written (disk full, read-only): undone everywhere, 507."""
+    return error_response(507, f"{exc}; the previous settings stay in effect")
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up while sending its body: nobody reads an answer, nothing to log."""
+    return Response(status_code=400)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
@@ -125,7 +135,13 @@ def build_app(svc: Services) -> ASGIApp:
             Mount("/swagger-ui/static", StaticFiles(directory=swagger_ui_path), name="swagger"),
             *web.routes(),  # last: `/{page}` must not shadow the paths above
         ],
-        exception_handlers={ApiError: _api_error, ConfigRejected: _rejected, HTTPException: _http_error},
+        exception_handlers={
+            ApiError: _api_error,
+            ConfigRejected: _rejected,
+            HTTPException: _http_error,
+            StoreError: _not_saved,
+            ClientDisconnect: _client_gone,
+        },
     )
     exempt = _public(table)
     limiter = FailureLimiter()

@@ -54,9 +54,16 @@ async def read_json(request: Request, limit: int | None = None) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_len:
         raise ApiError(413, f"Payload Too Large. Max: {max_len}")
-    body = await request.body()
-    if len(body) > max_len:
-        raise ApiError(413, f"Payload Too Large. Max: {max_len}")
+    # Read as it arrives and stop past the limit: a chunked body (no Content-Length) could be
+    # endless, and `request.body()` would hold all of it before the check.
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_len:
+            raise ApiError(413, f"Payload Too Large. Max: {max_len}")
+        parts.append(chunk)
+    body = b"".join(parts)
     if not body.strip():
         raise ApiError(400, "Request body is empty: expected a JSON document")
     try:

@@ -72,6 +72,11 @@ QUANTITIES: tuple[Quantity, ...] = (
 GRID_FREQUENCY = Quantity("gridFrequency", "grid_frequency", "Hz", 3, "Line frequency, filtered",
                           _I, False, "Hz", "frequency")  # fmt: skip
 
+#: The largest energy total accepted from outside (API, backups, a device's counters), in Wh: a
+#: million years of a household's use, yet far inside float32 (Modbus) and the rounding of the
+#: payloads (1e308 Wh overflowed both: every meter-values answer became a 500).
+MAX_ENERGY = 1e12
+
 ENERGY_QUANTITIES: tuple[Quantity, ...] = tuple(q for q in QUANTITIES if q.kind is Kind.ENERGY)
 ENERGY_ATTRS: tuple[str, ...] = tuple(q.attr for q in ENERGY_QUANTITIES)
 ENERGY_COLUMNS: tuple[str, ...] = tuple(q.column or q.attr for q in ENERGY_QUANTITIES)

@@ -12,7 +12,6 @@ Everything is validated before anything is replaced: a rejected restore changes 
 from __future__ import annotations
 
 import io
-import math
 import os
 import shutil
 import sqlite3
@@ -31,7 +30,7 @@ from homemeter.config.app import AppConfig, describe
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig
 from homemeter.config.secrets import REVEAL, unmask
 from homemeter.errors import HomemeterError
-from homemeter.meter.quantities import ENERGY_COLUMNS
+from homemeter.meter.quantities import ENERGY_COLUMNS, MAX_ENERGY
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.config import CONFIG_FILE
 from homemeter.store.files import FILES_DIR, FileArea, UnsafePath, name_parts
@@ -302,8 +301,8 @@ def _read_energy(path: Path) -> dict[int, EnergyTotals]:
     for channel, *values in rows:
         if not isinstance(channel, int) or not 0 <= channel < MAX_CHANNELS:
             raise BackupRejected(f"{ENERGY_DB}: channel {channel!r} out of range 0..{MAX_CHANNELS - 1}")
-        if not all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in values):
-            raise BackupRejected(f"{ENERGY_DB}: channel {channel}: totals must be finite and >= 0")
+        if not all(isinstance(v, int | float) and 0 <= v <= MAX_ENERGY for v in values):
+            raise BackupRejected(f"{ENERGY_DB}: channel {channel}: totals must be 0..{MAX_ENERGY:g}")
         totals[channel] = EnergyTotals(*(float(v) for v in values))
     return totals
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from homemeter.config.app import AppConfig, describe
 from homemeter.config.channel import ChannelConfig
 from homemeter.config.secrets import REVEAL
-from homemeter.errors import ConfigError, ConfigRejected
+from homemeter.errors import ConfigError, ConfigRejected, StoreError
 from homemeter.store.atomic import write_atomic
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,13 @@ class ConfigStore:
             ) from err
 
     def save(self, config: AppConfig) -> None:
+        """Replace the file atomically; `StoreError` (old file intact) when it cannot be written."""
         # The one dump with secrets in clear: the publishers need them (store/secrets.py).
         data = json.dumps(config.model_dump(mode="json", context=REVEAL), indent=2).encode() + b"\n"
-        write_atomic(self.path, data, mode=0o600)
+        try:
+            write_atomic(self.path, data, mode=0o600)
+        except OSError as err:
+            raise StoreError(f"cannot write {self.path} ({err.strerror}); the file was not changed") from err
 
 
 #: Applies a change live (`old`, `new`); raises `ConfigRejected` to refuse it with nothing changed.

@@ -17,7 +17,6 @@ Choices where the device is loose or the reference silent:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from homemeter.config.app import AppConfig
 from homemeter.config.roles import Phase, Role
 from homemeter.config.secrets import PLACEHOLDER
 from homemeter.logs.control import LevelName
+from homemeter.meter.quantities import MAX_ENERGY
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.backup import BackupRejected
 from homemeter.store.device_nvs import (
@@ -319,8 +319,8 @@ class _Reader:
         value = self.read(where, Key(name, "", "double"), entry)
         if value is None:
             return
-        if not (math.isfinite(value) and value >= 0):
-            self.errors.append(f"{where}: an energy counter must be a finite number >= 0")
+        if not 0 <= value <= MAX_ENERGY:  # also false for NaN
+            self.errors.append(f"{where}: an energy counter must be a number >= 0 and <= {MAX_ENERGY:g}")
             return
         self.energy.setdefault(index, [0.0] * len(ENERGY_KEYS))[ENERGY_KEYS.index(match.group(2))] = value
 

@@ -149,6 +149,7 @@ class EnergyStore:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.backup_path)
         except (sqlite3.Error, OSError) as err:
+            tmp.unlink(missing_ok=True)  # a half-written copy would only take space (disk full)
             log.warning("could not refresh energy backup copy error=%s", err)
 
     def close(self) -> None:

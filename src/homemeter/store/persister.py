@@ -72,14 +72,17 @@ class EnergyPersister(Component):
                 await self._store.save_totals(totals)
             except StoreError as err:
                 # Totals stay in memory and the next save retries: a full disk loses nothing yet.
+                # One error line per outage; the retries every interval would flood the log.
                 self.count("saveErrors")
-                log.error("energy save failed, will retry error=%s", err)
+                failing = self._state is State.DEGRADED
+                (log.debug if failing else log.error)("energy save failed, will retry error=%s", err)
                 self.set_state(State.DEGRADED, str(err))
                 self.raise_issue("energy_save_failing", f"Energy totals cannot be saved: {err}")
             else:
                 self.count("saves")
                 self._last_save = time.time()
                 if self._state is State.DEGRADED:
+                    log.info("energy saves work again")
                     self.set_state(State.RUNNING)
                 self.clear_issue("energy_save_failing")
 

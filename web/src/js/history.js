@@ -117,9 +117,14 @@ export function balanceTotals(balance) {
   return t;
 }
 
-// CSV of one chart's data: a header of series names, one row per bucket (kWh).
+// CSV of one chart's data: a header of series names, one row per bucket (kWh). Names are the user's
+// group labels: quoted when they hold a quote, comma or line break (CR too), and one starting with
+// = + - @ gets a leading ' so a spreadsheet shows it instead of running it as a formula.
 export function toCsv(data) {
-  const quote = (s) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const quote = (text) => {
+    const s = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
   const lines = [["period", ...data.series.map((s) => `${s.name} (kWh)`)].map(quote).join(",")];
   data.labels.forEach((label, i) => {
     lines.push([quote(label), ...data.series.map((s) => (s.values[i] === null ? "" : s.values[i].toFixed(3)))].join(","));

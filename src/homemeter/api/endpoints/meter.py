@@ -28,12 +28,13 @@ from homemeter.config.channel import ChannelConfig
 from homemeter.errors import SourceUnavailable
 from homemeter.integrations.ade7953 import Ade7953Status
 from homemeter.meter.payloads import channel_values
-from homemeter.meter.quantities import ENERGY_QUANTITIES, QUANTITIES
+from homemeter.meter.quantities import ENERGY_QUANTITIES, MAX_ENERGY, QUANTITIES
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.meter.source import RegisterAccess
 
 TAG = "ADE7953"
 NonNegative = Annotated[float, Field(strict=True, ge=0.0, allow_inf_nan=False)]
+EnergyTotal = Annotated[float, Field(strict=True, ge=0.0, le=MAX_ENERGY, allow_inf_nan=False)]
 
 
 # Generated from the quantity table: the schemas cannot drift from the payload.
@@ -41,7 +42,7 @@ _VALUE_FIELDS: dict[str, Any] = {
     q.key: (float, Field(description=f"{q.description} ({q.unit or 'ratio'})")) for q in QUANTITIES
 }
 _ENERGY_FIELDS: dict[str, Any] = {"channel": (int, Field(strict=True, ge=0))} | {
-    q.key: (NonNegative, Field(description=q.unit)) for q in ENERGY_QUANTITIES
+    q.key: (EnergyTotal, Field(description=q.unit)) for q in ENERGY_QUANTITIES
 }
 MeterValues: type[BaseModel] = create_model(
     "MeterValues",
