@@ -205,7 +205,7 @@ def read_device_archive(src: IO[bytes]) -> DeviceHistory:
                 elif info.size > MAX_FILE_BYTES:
                     history.skip(path, f"larger than {MAX_FILE_BYTES} bytes")
                 elif not is_energy_file(path):
-                    history.skip(path, "not an energy history file (homemeter keeps its own)")
+                    history.skip(path, "not energy history, not kept")
                 else:
                     data = tar.extractfile(info)
                     assert data is not None  # a regular file
