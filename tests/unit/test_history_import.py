@@ -136,6 +136,14 @@ async def test_where_homemeters_rows_begin_each_hour_keeps_the_meter_that_measur
     assert day3["1"] == pytest.approx(device_part + 100.0 * (72 - HOMEMETER_FROM))
 
 
+ROOF = (1000.0, 0.0, 0.0, 0.0, 0.0)
+#: homemeter counted channel 1 as a load until it took the device's configuration (pv) at hour 80.
+ROLE_CHANGE = Event(START + 80 * HOUR + 60, 1, "role", "load", "pv", "Group 1", "Roof", ROOF, (0.0,) * 5)
+PV_CREDIT = attribution(
+    [ChannelConfig.default(0), ChannelConfig.default(1).model_copy(update={"role": Role.PV})]
+)
+
+
 async def import_into(data_dir: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int | None) -> None:
     """homemeter's rows, then the device's files; the `fail_at`-th write fails, then it runs again."""
     data_dir.mkdir()
@@ -151,42 +159,37 @@ async def import_into(data_dir: Path, monkeypatch: pytest.MonkeyPatch, fail_at: 
 
     try:
         await db.call(archive.ensure_schema)
-        await homemeter_rows(db)
+        await homemeter_rows(db, events=[ROLE_CHANGE])
         if fail_at is not None:
             monkeypatch.setattr(archive, "add", failing)
             with pytest.raises(StoreError):
-                await run(db, device_files(START))
+                await run(db, device_files(START), PV_CREDIT)
             monkeypatch.setattr(archive, "add", add)
-        await run(db, device_files(START))
+        await run(db, device_files(START), PV_CREDIT)
     finally:
         db.close()
 
 
+@pytest.mark.parametrize("fail_at", [3, 14])  # in channel 0's rows; in channel 1's (credited otherwise)
 async def test_an_interrupted_import_completes_on_a_rerun_as_if_never_interrupted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
 ) -> None:
-    """Small batches, the third write fails: a re-run adds the rest and the same events, once."""
+    """Small batches, one write fails: a re-run adds the rest and the same events, once."""
     monkeypatch.setattr(history_import, "BATCH_ROWS", 7)
     await import_into(tmp_path / "once", monkeypatch, None)
-    await import_into(tmp_path / "interrupted", monkeypatch, 3)
+    await import_into(tmp_path / "interrupted", monkeypatch, fail_at)
     rows, events = table(tmp_path / "once" / "energy.db")
     assert table(tmp_path / "interrupted" / "energy.db") == (rows, events)
     assert len(rows) == 2 * 90 + 2
     assert sum(1 for r in rows if r[4] == RowStatus.IMPORTED) == 2 * HOMEMETER_FROM
-    assert [(e[1], e[2]) for e in events] == [(1, "reset"), (0, "reset"), (1, "reset")]
+    assert [(e[1], e[2]) for e in events] == [(1, "reset"), (0, "reset"), (1, "role"), (1, "role")]
 
 
 async def test_the_device_rows_are_credited_to_the_configured_role_not_to_homemeters_earlier_one(
     store: EnergyStore,
 ) -> None:
-    """homemeter counted channel 1 as a load until it took the device's configuration (pv)."""
-    zero = (0.0,) * 5
-    change = Event(
-        START + 80 * HOUR + 60, 1, "role", "load", "pv", "Group 1", "Roof", (1e3, 0, 0, 0, 0), zero
-    )
-    await homemeter_rows(store, events=[change])
-    channels = [ChannelConfig.default(0), ChannelConfig.default(1).model_copy(update={"role": Role.PV})]
-    await run(store, device_files(START), attribution(channels))
+    await homemeter_rows(store, events=[ROLE_CHANGE])
+    await run(store, device_files(START), PV_CREDIT)
     now = {0: LiveChannel("Grid", "grid", "Group 0", 0, 0), 1: LiveChannel("Roof", "pv", "Roof", 0, 0)}
     result = await store.call(energy, hours_of(0, 80), GroupBy.ROLE, LiveState(WINDOW.end, now))
     by_role = {s.key: s.imported for s in result.series}

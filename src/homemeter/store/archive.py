@@ -172,8 +172,9 @@ def rows_at(conn: sqlite3.Connection, hour: int) -> dict[int, tuple[float, ...]]
 
 
 def channel_rows_around(conn: sqlite3.Connection, channel: int, first: int, last: int) -> list[HourRow]:
-    """(hour, the five counters) of a channel for first <= hour <= last, and its rows just outside."""
-    select = f"SELECT hour, {_COLS} FROM history_hour WHERE channel = ? AND "
+    """(hour, the five counters, status) of a channel for first <= hour <= last, and its rows just
+    outside."""
+    select = f"SELECT hour, {_COLS}, status FROM history_hour WHERE channel = ? AND "
     inside = select + "hour >= ? AND hour <= ? ORDER BY hour"
     before = select + "hour < ? ORDER BY hour DESC LIMIT 1"
     after = select + "hour > ? ORDER BY hour LIMIT 1"

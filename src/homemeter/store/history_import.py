@@ -110,6 +110,7 @@ class _Point(NamedTuple):
     device: tuple[float, float] | None
     own: Counters | None  # the archive's five counters
     folder: int  # index into FOLDERS (device rows)
+    imported: bool = False  # the archive's row came from an earlier import (of the device's rows)
 
     @property
     def new(self) -> bool:
@@ -199,42 +200,50 @@ class _Planner:
         batch.channel_done = True
         yield batch
 
-    def _theirs(self, at: float, channel: int) -> Credit:
-        """Who the archive credits its energy at `at` to: the role before its next event, or now."""
+    def _theirs(self, at: float, channel: int, point: _Point) -> Credit:
+        """Who the archive credits its row `point` (near `at`) to: the role before its next event,
+        or now; a row an earlier import added is the device's, credited as the device's rows."""
+        mine = self.attribution[channel]
+        if point.imported:
+            return mine
         k = bisect.bisect_right(self._times, at)
         if k < len(self._roles):
             return self._roles[k][1], self._roles[k][2]
-        return self.attribution[channel]
+        return mine
 
     def _pair(self, channel: int, p: _Point, q: _Point) -> list[Event]:
         """The events between two neighbouring hours of a channel, at least one of them new."""
         limit = POWER_LIMIT * (q.hour - p.hour) / HOUR + SET_MARGIN
+        mine = self.attribution[channel]
         events = []
         if p.device is not None and q.device is not None:
             if p.own is not None:  # the archive has p too: its counter gives way to the device's
-                events += self._join(channel, p.hour + 1, (p.own, _five(p.device)), into_device=True)
+                at = p.hour + 1
+                credits = (self._theirs(at, channel, p), mine)
+                events += self._join(channel, at, (p.own, _five(p.device)), credits)
             events += self._step(channel, p, q, limit)
             if q.own is not None:  # and back to the archive's at q
-                events += self._join(channel, q.hour - 1, (_five(q.device), q.own), into_device=False)
+                at = q.hour - 1
+                credits = (mine, self._theirs(at, channel, q))
+                events += self._join(channel, at, (_five(q.device), q.own), credits)
         elif p.own is not None and q.device is not None:  # the archive's rows end at p, the device's start
-            d = _five(q.device)
+            d, at = _five(q.device), q.hour - 1
             before = d if _continuous(p.own, d, limit) else p.own
-            events += self._join(channel, q.hour - 1, (before, d), into_device=True)
+            events += self._join(channel, at, (before, d), (self._theirs(at, channel, p), mine))
         elif p.device is not None and q.own is not None:  # the device's rows end at p, the archive's start
-            before = q.own if _continuous(_five(p.device), q.own, limit) else _five(p.device)
-            events += self._join(channel, q.hour - 1, (before, q.own), into_device=False)
+            d, at = _five(p.device), q.hour - 1
+            before = q.own if _continuous(d, q.own, limit) else d
+            events += self._join(channel, at, (before, q.own), (mine, self._theirs(at, channel, q)))
         return events
 
     def _join(
-        self, channel: int, at: float, counters: tuple[Counters, Counters], into_device: bool
+        self, channel: int, at: float, counters: tuple[Counters, Counters], credits: tuple[Credit, Credit]
     ) -> list[Event]:
         """Where the counters change from one meter's to the other's, or the credit does: an event.
 
         With counters that continue (`before` equal to `after`) only a change of credit needs one.
         """
-        before, after = counters
-        mine, theirs = self.attribution[channel], self._theirs(at, channel)
-        who, then = (theirs, mine) if into_device else (mine, theirs)
+        (before, after), (who, then) = counters, credits
         same = _close(before, after)
         if same and who == then:
             return []
@@ -271,20 +280,25 @@ class _Planner:
         return [Event(p.hour + 2, channel, kind, mine[0], mine[0], mine[1], mine[1], _five(before), _five(b))]
 
 
+def _own(row: HourRow) -> _Point:
+    """An archive row (hour, five counters, status) as a point without the device's counters."""
+    return _Point(int(row[0]), None, tuple(row[1:6]), -1, row[6] == RowStatus.IMPORTED)
+
+
 def _merge(device: list[tuple[int, float, float, int]], existing: list[HourRow]) -> list[_Point]:
     """The device's rows and the archive's (both in hour order) as one sequence of hours."""
     points = []
     j = 0
     for hour, imported, exported, folder in device:
         while j < len(existing) and existing[j][0] < hour:
-            points.append(_Point(int(existing[j][0]), None, tuple(existing[j][1:]), -1))
+            points.append(_own(existing[j]))
             j += 1
-        own = None
         if j < len(existing) and existing[j][0] == hour:
-            own = tuple(existing[j][1:])
+            points.append(_own(existing[j])._replace(device=(imported, exported), folder=folder))
             j += 1
-        points.append(_Point(hour, (imported, exported), own, folder))
-    points.extend(_Point(int(r[0]), None, tuple(r[1:]), -1) for r in existing[j:])
+        else:
+            points.append(_Point(hour, (imported, exported), None, folder))
+    points.extend(_own(r) for r in existing[j:])
     return points
 
 
