@@ -8,10 +8,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -20,6 +20,9 @@ from homemeter.config.ade7953 import Ade7953Wiring
 from homemeter.config.app import describe
 from homemeter.errors import ConfigError, HomemeterError
 from homemeter.logs.ring import RingHandler, setup_logging
+
+if TYPE_CHECKING:
+    from homemeter.store.history_import import HistoryImport
 
 EXIT_ERROR = 2  # any HomemeterError: the message says what to fix
 
@@ -192,14 +195,23 @@ def _import_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     from_file = add_command(
         sub,
         "import-device-backup",
-        "import a configuration backup file of an EnergyMe-Home device (or of homemeter) offline",
+        "import a backup of an EnergyMe-Home device (configuration JSON or filesystem tar) offline",
         "Import the JSON file the device's Update page (or GET /api/v1/backup/configuration) "
         "downloads into the data directory: channels, custom MQTT, InfluxDB, sample time and "
         "calibration become homemeter's configuration, and the energy counters raise homemeter's "
         "totals (never lower them). Keys without meaning on Linux (Wi-Fi, LED, button, ...) are "
-        "listed as skipped. Validated whole before anything is written. " + stopped,
+        "listed as skipped. Validated whole before anything is written. "
+        "Given the device's filesystem backup (littlefs_backup_<id>_<time>.tar) instead, its "
+        "energy/ history files (daily, monthly, yearly; plain or gzip) are added to the energy "
+        "history: only hours it does not have yet, counter decreases listed and never counted as "
+        "energy, the device's other files listed as skipped; import the configuration first (the "
+        "channels' roles and groups decide where the history is credited). " + stopped,
     )
-    from_file.add_argument("file", type=Path, help="the backup file (config_backup_<id>_<time>.json)")
+    from_file.add_argument(
+        "file",
+        type=Path,
+        help="config_backup_<id>_<time>.json, or littlefs_backup_<id>_<time>.tar (the device's filesystem)",
+    )
     from_file.add_argument(
         "--force",
         action="store_true",
@@ -210,11 +222,12 @@ def _import_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         sub,
         "import-device",
         "import the settings and energy totals of a running EnergyMe-Home device offline",
-        "Read a running device's configuration backup and its channels' live energy counters over "
-        "its REST API (HTTP Digest), with a progress bar, then write them into the data directory "
-        "as import-device-backup does. The password comes from HOMEMETER_DEVICE_PASSWORD or is "
-        "asked for. Nothing is written unless everything was read; run it again after an "
-        "interruption, or later to catch up: totals are only ever raised. " + stopped,
+        "Read a running device's configuration backup, its channels' live energy counters and its "
+        "energy history files over its REST API (HTTP Digest), with a progress bar, then write "
+        "them into the data directory as import-device-backup does. The password comes from "
+        "HOMEMETER_DEVICE_PASSWORD or is asked for. Nothing is written unless everything was "
+        "read; run it again after an interruption, or later to catch up: totals are only ever "
+        "raised and only history hours not imported yet are added. " + stopped,
     )
     live.add_argument("url", help="the device's address, e.g. http://192.168.1.50 (http:// is assumed)")
     live.add_argument("--user", default="admin", help="the device's user (default: %(default)s)")
@@ -356,8 +369,9 @@ def _discover(args: argparse.Namespace) -> None:
     run(args.timeout, args.all, args.json)
 
 
-def _print_report(message: str, skipped: dict[str, str]) -> None:
-    print(f"homemeter: {message}")
+def _print_report(message: str, skipped: Mapping[str, str], heading: bool = True) -> None:
+    if heading:
+        print(f"homemeter: {message}")
     by_reason: dict[str, list[str]] = {}
     for key, reason in skipped.items():
         by_reason.setdefault(reason, []).append(key)
@@ -365,11 +379,52 @@ def _print_report(message: str, skipped: dict[str, str]) -> None:
         print(f"  skipped ({reason}): {', '.join(keys)}")
 
 
+def _print_history(history: HistoryImport) -> None:
+    from homemeter.timestamps import iso_time
+
+    print(f"homemeter: {history.message()}")
+    for name, c in history.folders.items():
+        if c.files or c.rows:
+            print(
+                f"  {name}: {c.files} files, {c.rows} rows: {c.imported} added, {c.alreadyArchived} already "
+                f"archived, {c.repeated} repeated, {c.outOfRange} outside, {c.invalid} invalid"
+            )
+        if c.firstProblem:
+            print(f"    first invalid line: {c.firstProblem}")
+    for title, changes in (("counter decrease", history.decreases), ("counter jump", history.jumps)):
+        for change in changes[:10]:
+            print(
+                f"  {title} (not counted as energy): channel {change.channel} at {iso_time(change.hour)}: "
+                f"imported {change.before[0]:.0f} -> {change.after[0]:.0f} Wh, "
+                f"exported {change.before[1]:.0f} -> {change.after[1]:.0f} Wh"
+            )
+    _print_report("", history.skipped_files, heading=False)
+
+
+def _import_device_files(args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from homemeter.store.offline_import import read_device_files, write_device_history
+
+    history = read_device_files(args.data_dir, args.file)
+    columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns) as progress:
+        bar = _Bar(progress)
+        bar.start("writing energy history", len(history.channels))
+        report = write_device_history(args.data_dir, history, channel_done=bar.advance)
+    _print_history(report)
+
+
 def _import_device_backup(args: argparse.Namespace) -> None:
+    import tarfile
+
     import orjson
 
     from homemeter.store.offline_import import import_backup_file
 
+    if args.file.is_file() and tarfile.is_tarfile(args.file):
+        _import_device_files(args)
+        return
     try:
         doc = orjson.loads(args.file.read_bytes())
     except OSError as err:
@@ -409,6 +464,8 @@ def _import_device(args: argparse.Namespace) -> None:
     with Progress(*columns) as progress:
         report = import_device(url, httpx.DigestAuth(args.user, password), args.data_dir, _Bar(progress))
     _print_report(report.message, dict(report.skipped))
+    if report.history is not None:
+        _print_history(report.history)
 
 
 def _simulate(args: argparse.Namespace) -> None:

@@ -3,8 +3,9 @@
 Its Digest is the device's (reference rest-api.md 1.1): realm `EnergyMe-Home`, MD5, qop=auth, a
 fresh nonce on every 401 and no nonce bookkeeping: any nonce passes when the response hash is
 right. It serves the configuration backup, the channel list and each channel's meter-values from
-`live` (mutable: a test lets the device's energy grow). `fail_channel` answers that channel's
-meter-values with 500 once: the device going away in the middle of an import.
+`live` (mutable: a test lets the device's energy grow), and its filesystem from `files` (path from
+the root -> content) through `list-files` and `files/...`. `fail_channel` answers that channel's
+meter-values with 500 once, `fail_file` that file: the device going away in the middle of an import.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class StandInDevice:
     live: dict[int, EnergyTotals]
     password: str = DEVICE_PASSWORD
     fail_channel: int | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    fail_file: str | None = None
     requests: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
 
@@ -88,12 +91,35 @@ class StandInDevice:
         body.update({q.key: getattr(totals, q.attr) for q in ENERGY_QUANTITIES})
         return JSONResponse(body)
 
+    async def list_files(self, request: Request) -> Response:
+        """Paths relative to `folder`, recursive; `null` for a folder that does not exist."""
+        refusal = await self.guard(request)
+        if refusal is not None:
+            return refusal
+        prefix = request.query_params.get("folder", "").strip("/") + "/"
+        found = {p.removeprefix(prefix): len(c) for p, c in self.files.items() if p.startswith(prefix)}
+        return JSONResponse(found or None)
+
+    async def file(self, request: Request) -> Response:
+        refusal = await self.guard(request)
+        if refusal is not None:
+            return refusal
+        path = request.path_params["path"]  # %2F arrives decoded, as on the device
+        if path == self.fail_file:
+            self.fail_file = None
+            return JSONResponse({"success": False, "error": "Failed to create response"}, 500)
+        if path not in self.files:
+            return JSONResponse({"success": False, "error": "File not found"}, 404)
+        return Response(self.files[path], media_type="application/octet-stream")
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/api/v1/backup/configuration", self.backup_configuration),
                 Route("/api/v1/ade7953/channel", self.channels),
                 Route("/api/v1/ade7953/meter-values", self.meter_values),
+                Route("/api/v1/list-files", self.list_files),
+                Route("/api/v1/files/{path:path}", self.file),
             ]
         )
 

@@ -5,6 +5,7 @@ service started on that directory shows the device's channels, integrations and 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from homemeter.cli import main
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.energy_store import EnergyStore
 from tests.device_backups import MQTT_PASSWORD, device_backup, energy_keys
+from tests.device_files import HOURS, counters, day_start, device_files, expected_hourly, lines
 from tests.integration.conftest import PASSWORD, start_service
 from tests.integration.device_standin import DEVICE_PASSWORD, StandInDevice, running
 from tests.loopback import free_port, wait_until
@@ -126,11 +128,50 @@ def test_homemeter_can_stand_in_for_the_device(
             what="energy on the source's channel 0",
         )
         assert import_device(source.url, tmp_path / "copy", monkeypatch, password=PASSWORD) == 0
-        total = source.get(f"{API}/ade7953/meter-values?index=0").json()["activeEnergyImported"]
+        # The busiest channel then (the simulated grid is at 0 W while the battery covers the house).
+        after = [source.get(f"{API}/ade7953/meter-values?index={i}").json() for i in range(17)]
+        busiest = max(range(17), key=lambda i: after[i]["activeEnergyImported"])
     finally:
         source.stop()
     assert "Device configuration restored" in capsys.readouterr().out
     copied = (tmp_path / "copy" / "config.json").read_text()
     assert '"Sauna"' in copied and "from-source-1" in copied
-    assert stored_totals(tmp_path / "copy")[0].active_energy_imported <= total + 0.05
-    assert stored_totals(tmp_path / "copy")[0].active_energy_imported > 0
+    copied_total = stored_totals(tmp_path / "copy")[busiest].active_energy_imported
+    assert 0 < copied_total <= after[busiest]["activeEnergyImported"] + 0.05
+
+
+def test_the_history_files_are_read_as_the_dashboard_does_and_a_rerun_adds_only_the_new_hours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = day_start(12)
+    files = device_files(start)
+    data = tmp_path / "data"
+    with running(StandInDevice(device_backup(), {}, files=dict(files))) as device:
+        device.fail_file = next(p for p in files if "/monthly/" in p)
+        assert import_device(device.url, data, monkeypatch) == 2
+        assert "answered HTTP 500" in capsys.readouterr().err
+        assert not (data / "energy.db").exists(), "nothing written before everything was read"
+
+        assert import_device(device.url, data, monkeypatch) == 0
+        out = capsys.readouterr().out
+        assert "156 hourly rows added (yearly 96, monthly 48, daily 12)" in out
+        assert "counter decrease (not counted as energy): channel 1" in out
+        assert "/api/v1/list-files?folder=energy%2Fyearly" in device.requests
+        assert f"/api/v1/files/{next(iter(files))}" in device.requests
+
+        # The device measured two more hours: a re-run adds those and nothing else.
+        today = next(p for p in files if p.endswith(".csv") and "/daily/" in p)
+        device.files[today] += "\n".join(lines(start, range(HOURS, HOURS + 2))).encode() + b"\n"
+        assert import_device(device.url, data, monkeypatch) == 0
+        assert "energy history: 4 hourly rows added (yearly 0, monthly 0, daily 4)" in capsys.readouterr().out
+
+    service = start_service(data, monkeypatch)
+    try:
+        day = datetime.fromtimestamp(start, UTC)
+        params = {"from": day.isoformat(), "to": (day + timedelta(hours=HOURS + 1)).isoformat(), "tz": "UTC"}
+        shown = service.get(f"{API}/history/energy", params=params).json()
+        grid = {s["key"]: s for s in shown["series"]}["0"]["imported"]
+        more = [float(counters(0, k + 1)[0] - counters(0, k)[0]) for k in (HOURS - 1, HOURS)]
+        assert grid == [e[0] for e in expected_hourly(0)] + more
+    finally:
+        service.stop()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,6 +20,7 @@ from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.archive import HOUR, RowStatus
 from homemeter.store.energy_store import EnergyStore
 from homemeter.store.history import HistoryArchive, retention_start
+from homemeter.store.history_query import GroupBy, LiveState, Resolution, buckets, energy
 from tests.unit.fake_meter import FakeMeter, context, reading
 
 H0 = 1_774_000_800  # an hour boundary (2026-03-20T10:00:00Z)
@@ -187,3 +190,34 @@ async def test_retention_prunes_old_hours(data_dir: Path) -> None:
     # Two years back to the same UTC date; the gap before it is neither filled nor kept.
     assert hours[0] == retention_start(H0 + three_years, 2) > H0
     assert hours == list(range(hours[0], hours[-1] + HOUR, HOUR))
+
+
+async def test_counters_lowered_while_down_change_before_the_missed_hours_so_earlier_energy_stays(
+    data_dir: Path,
+) -> None:
+    svc = Service(data_dir, H0 + 60, 1000.0)
+    await svc.start()
+    svc.publish(H0 + HOUR + 60, 1100.0)
+    await svc.settle()
+    await svc.stop()  # the open hour's row at H0 + 2 h holds 1100 Wh
+    later = Service(data_dir, H0 + 5 * HOUR + 300, 10.0)  # totals restored lower while down
+    await later.start()
+    await later.stop()
+    conn = sqlite3.connect(data_dir / "energy.db")
+    try:
+        events = conn.execute("SELECT at, channel, kind, before_active_imported, after_active_imported "
+                              "FROM history_event ORDER BY channel").fetchall()  # fmt: skip
+        utc = ZoneInfo("UTC")
+        start, end = datetime.fromtimestamp(H0, utc), datetime.fromtimestamp(H0 + 5 * HOUR, utc)
+        result = energy(
+            conn, buckets(start, end, Resolution.DAY, utc), GroupBy.CHANNEL, LiveState(end.timestamp(), {})
+        )
+    finally:
+        conn.close()
+    # Just before the first missed hour (H0 + 3 h), which already carries the lowered counters.
+    first_missed = H0 + 3 * HOUR
+    assert events == [
+        (first_missed - 1, 0, "reset", 1100.0, 10.0),
+        (first_missed - 1, 1, "reset", 550.0, 5.0),
+    ]
+    assert result.series[0].imported == [pytest.approx(100.0)]

@@ -29,6 +29,7 @@ class RowStatus(IntEnum):
     MEASURED = 0  # written when the hour closed
     PROVISIONAL = 1  # written at a clean stop before the hour closed: the totals at that stop
     MISSED = 2  # homemeter was down at that boundary: the last saved totals, nothing measured
+    IMPORTED = 3  # from the EnergyMe-Home device's files: active energy only (the others are 0)
 
 
 #: (hour, channel, the five counters in ENERGY_COLUMNS order, active 0/1, status)
@@ -68,6 +69,10 @@ _INSERT_HOUR = (
     "ON CONFLICT (hour, channel) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in (*ENERGY_COLUMNS, "active", "status", "rev"))
     + f" WHERE history_hour.status = {RowStatus.PROVISIONAL} AND excluded.status != {RowStatus.MISSED}"
+)
+_ADD_HOUR = (
+    f"INSERT OR IGNORE INTO history_hour (hour, channel, {_COLS}, active, status, rev) "
+    f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 4))}, ?)"
 )
 _INSERT_EVENT = (
     "INSERT OR IGNORE INTO history_event (at, channel, kind, role_before, role_after, group_before, "
@@ -129,6 +134,22 @@ def write(
         raise StoreError(f"cannot write the energy history: {err}") from err
 
 
+def add(conn: sqlite3.Connection, rows: Sequence[HourRow], events: Sequence[Event]) -> int:
+    """Rows for hours the archive does not have yet (any row already there wins) and their events,
+    in one transaction; the number of rows added."""
+    if not rows and not events:
+        return 0
+    try:
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            rev = _next_rev(conn)
+            cur = conn.executemany(_ADD_HOUR, [(*r, rev) for r in rows])
+            conn.executemany(_INSERT_EVENT, [_event_params(e) for e in events])
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot write the energy history: {err}") from err
+    return max(cur.rowcount, 0)
+
+
 def _event_params(e: Event) -> tuple[object, ...]:
     return (e.at, e.channel, e.kind, e.role_before, e.role_after, e.group_before, e.group_after,
             *e.before, *e.after)  # fmt: skip
@@ -148,6 +169,28 @@ def rows_at(conn: sqlite3.Connection, hour: int) -> dict[int, tuple[float, ...]]
     """channel -> the five counters of the row at `hour`."""
     cur = conn.execute(f"SELECT channel, {_COLS} FROM history_hour WHERE hour = ?", (hour,))
     return {int(r[0]): tuple(r[1:]) for r in cur}
+
+
+def channel_rows_around(conn: sqlite3.Connection, channel: int, first: int, last: int) -> list[HourRow]:
+    """(hour, the five counters, status) of a channel for first <= hour <= last, and its rows just
+    outside."""
+    select = f"SELECT hour, {_COLS}, status FROM history_hour WHERE channel = ? AND "
+    inside = select + "hour >= ? AND hour <= ? ORDER BY hour"
+    before = select + "hour < ? ORDER BY hour DESC LIMIT 1"
+    after = select + "hour > ? ORDER BY hour LIMIT 1"
+    return [
+        *conn.execute(before, (channel, first)),
+        *conn.execute(inside, (channel, first, last)),
+        *conn.execute(after, (channel, last)),
+    ]
+
+
+def channel_event_roles(conn: sqlite3.Connection, channel: int) -> list[tuple[float, str, str]]:
+    """(at, role before, group before) of a channel's events in time order: who the energy up to
+    each event is credited to."""
+    return conn.execute(
+        "SELECT at, role_before, group_before FROM history_event WHERE channel = ? ORDER BY at", (channel,)
+    ).fetchall()
 
 
 def channel_states(conn: sqlite3.Connection) -> dict[int, tuple[str, str]]:

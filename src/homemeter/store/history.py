@@ -22,13 +22,16 @@ from typing import Any
 
 from homemeter.component import Component, Context, State
 from homemeter.config.app import AppConfig
+from homemeter.config.channel import ChannelConfig
 from homemeter.errors import StoreError
 from homemeter.meter.quantities import ENERGY_ATTRS
 from homemeter.meter.reading import POWER_LIMIT
 from homemeter.meter.snapshot import ChannelReading, MeterSnapshot
 from homemeter.store import archive
 from homemeter.store.archive import HOUR, Event, HourRow, RowStatus
+from homemeter.store.device_history import DeviceHistory
 from homemeter.store.energy_files import EnergyFiles
+from homemeter.store.history_import import HistoryImport, Window, attribution, import_history
 from homemeter.store.history_query import Buckets, EnergyResult, GroupBy, LiveChannel, LiveState, energy
 from homemeter.system.issues import Severity
 
@@ -100,18 +103,20 @@ def recover(conn: Any, snap: MeterSnapshot, oldest: int) -> tuple[int, int | Non
     last = archive.last_hour(conn)
     rows: list[HourRow] = []
     events: list[Event] = []
+    at = snap.taken_at
     if last is None or last < current:
         first = current if last is None else max(last + HOUR, oldest)
         for h in range(first, current + 1, HOUR):
             rows.extend(hour_rows(snap, h, RowStatus.MISSED))
+        at = min(at, first - 1.0)  # the missed rows carry the changed counters: the change precedes them
     if last is not None:
-        events = _offline_changes(conn, snap, min(last, current))
+        events = _offline_changes(conn, snap, min(last, current), at)
     archive.write(conn, rows, events, [(c.index, c.role.value, c.group_label) for c in snap.channels])
     newest = archive.last_hour(conn)
     return max(current, newest or current) + HOUR, newest
 
 
-def _offline_changes(conn: Any, snap: MeterSnapshot, last: int) -> list[Event]:
+def _offline_changes(conn: Any, snap: MeterSnapshot, last: int, at: float) -> list[Event]:
     """Counters lower than the last archived ones, or another role/group: changed while down."""
     saved = archive.rows_at(conn, last)
     states = archive.channel_states(conn)
@@ -124,7 +129,7 @@ def _offline_changes(conn: Any, snap: MeterSnapshot, last: int) -> list[Event]:
         if lower or role != c.role.value or group != c.group_label:
             kind = "role" if role != c.role.value else "reset" if lower else "group"
             roles, groups = (role, c.role.value), (group, c.group_label)
-            events.append(Event(snap.taken_at, c.index, kind, *roles, *groups, before or after, after))
+            events.append(Event(at, c.index, kind, *roles, *groups, before or after, after))
     return events
 
 
@@ -275,6 +280,19 @@ class HistoryArchive(Component):
             for c in snap.channels
         }
         return await self.ctx.database.call(energy, buckets, by, LiveState(snap.taken_at, live))
+
+    async def import_device_history(
+        self, history: DeviceHistory, channels: Sequence[ChannelConfig]
+    ) -> HistoryImport:
+        """The device's rows this archive lacks, before the first hour it has yet to write itself."""
+        if self._seen is None:
+            raise StoreError("the energy history is still catching up after the start; try again shortly")
+        end = min([self._next_boundary, *(int(r[0]) for r in self._rows)])
+        window = Window(retention_start(self.now(), self.retention_years), end)
+        report = await import_history(self.ctx.database, history, attribution(channels), window)
+        self.count("rowsImported", report.rows_added)
+        log.info("device energy history imported %s", report.message())
+        return report
 
     async def first_hour(self) -> int | None:
         return await self.ctx.database.call(archive.first_hour)

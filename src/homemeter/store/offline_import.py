@@ -8,8 +8,10 @@ lock only for an instant (a service starting meanwhile waits for it, it does not
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from homemeter.config.app import AppConfig
 from homemeter.config.channel import MAX_CHANNELS, ChannelConfig
 from homemeter.errors import StoreError
 from homemeter.meter.snapshot import EnergyTotals
-from homemeter.store.backup import check_document, restore_config
+from homemeter.store.backup import BackupRejected, check_document, restore_config
 from homemeter.store.config import CONFIG_FILE, ConfigStore
 from homemeter.store.device_backup import (
     DeviceBackup,
@@ -28,7 +30,10 @@ from homemeter.store.device_backup import (
     map_backup,
     raised,
 )
+from homemeter.store.device_history import DeviceHistory, is_device_archive, read_device_archive
 from homemeter.store.energy_store import EnergyStore
+from homemeter.store.history import retention_start
+from homemeter.store.history_import import HistoryImport, Window, attribution, import_history
 from homemeter.store.identity import device_id
 
 #: Why `adv_log_ns` is left out offline (the live restore applies the levels at once).
@@ -45,6 +50,7 @@ class ImportReport:
 
     message: str
     skipped: Mapping[str, str]  # "namespace.key" -> reason
+    history: HistoryImport | None = None  # the energy history files, when they were imported
 
 
 def ensure_stopped(data_dir: Path) -> None:
@@ -161,3 +167,40 @@ def import_backup_file(data_dir: Path, doc: Any, version: str, force: bool) -> I
     factory = tuple(ChannelConfig.default(i) for i in range(len(current.channels)))
     ConfigStore(data_dir).save(restore_config(section, current, factory, "configuration."))
     return ImportReport("Configuration restored (masked passwords and tokens were kept)", {})
+
+
+def read_device_files(data_dir: Path, path: Path) -> DeviceHistory:
+    """The energy files of the device's filesystem backup `path` (the service must be stopped)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_stopped(data_dir)
+    try:
+        with open(path, "rb") as src:
+            if not is_device_archive(src):
+                raise BackupRejected(
+                    f"{path} is not an EnergyMe-Home filesystem backup (no energy/ folder); restore "
+                    "homemeter's own through the running service: POST /api/v1/restore/filesystem"
+                )
+            return read_device_archive(src)
+    except OSError as err:
+        raise StoreError(f"cannot read {path}: {err.strerror}") from err
+
+
+def write_device_history(
+    data_dir: Path,
+    history: DeviceHistory,
+    channels: Sequence[ChannelConfig] | None = None,
+    channel_done: Callable[[], None] = lambda: None,
+) -> HistoryImport:
+    """Add the device's rows the archive lacks, up to now, credited as `channels` (default: the
+    stored configuration) say. The next start joins them to homemeter's counters as after a stop."""
+    ensure_stopped(data_dir)  # again: the service may have been started meanwhile
+    config = current_config(data_dir)
+    now = time.time()
+    window = Window(retention_start(now, config.history.retentionYears), int(now) + 1)
+    credit = attribution(config.channels if channels is None else channels)
+    store = EnergyStore(data_dir)
+    store.open()
+    try:
+        return asyncio.run(import_history(store, history, credit, window, channel_done))
+    finally:
+        store.close()

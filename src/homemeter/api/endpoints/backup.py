@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,7 +28,9 @@ from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
 from homemeter.api.uploads import check_length, is_multipart, uploaded_file
 from homemeter.config.app import AppConfig
+from homemeter.errors import StoreError
 from homemeter.meter.snapshot import EnergyTotals
+from homemeter.store import history_import
 from homemeter.store.backup import (
     ArchiveContent,
     BackupRejected,
@@ -40,10 +43,13 @@ from homemeter.store.backup import (
     write_archive,
 )
 from homemeter.store.device_backup import check_device_document, is_device_document, map_backup
+from homemeter.store.device_history import is_device_archive, read_device_archive
 from homemeter.store.device_nvs import NvsValue, device_nvs
 from homemeter.store.files import FILES_DIR, FileArea
+from homemeter.store.history import HistoryArchive
 from homemeter.store.offline_import import energy_changes, energy_message, settings_message
 from homemeter.system.host import build
+from homemeter.timestamps import iso_time
 
 MAX_CONFIG_BACKUP = 256 * 1024
 MAX_ARCHIVE_UPLOAD = 64 * 1024 * 1024
@@ -59,6 +65,49 @@ class ConfigurationBackup(BaseModel):
     timestamp: str
     configuration: AppConfig
     nvs: dict[str, dict[str, NvsValue]]
+
+
+class FolderImport(BaseModel):
+    """What became of the rows of one folder of the device's `energy/` files."""
+
+    files: int
+    rows: int = Field(description="data lines read")
+    imported: int = Field(description="rows added to the history archive")
+    alreadyArchived: int = Field(description="that channel and hour was archived already (kept)")
+    repeated: int = Field(description="the same channel and hour earlier in the files")
+    outOfRange: int = Field(description="an hour not closed here yet, or older than the retention")
+    invalid: int = Field(description="lines that are not a row of the device's format")
+    firstProblem: str = Field(description="the first invalid line and why; empty when none")
+
+
+class CounterChange(BaseModel):
+    """A device counter that went down (or jumped beyond the power limit) between two rows."""
+
+    channel: int
+    timestamp: str = Field(description="the row with the new level")
+    importedBefore: float
+    importedAfter: float
+    exportedBefore: float
+    exportedAfter: float
+
+
+class HistoryImported(BaseModel):
+    folders: dict[str, FolderImport] = Field(description="daily, monthly, yearly")
+    rowsAdded: int
+    decreases: list[CounterChange] = Field(description="not counted as energy; the first 100")
+    decreaseCount: int
+    jumps: list[CounterChange] = Field(description="not counted as energy; the first 100")
+    jumpCount: int
+    junctions: int = Field(description="events joining the device's counters to homemeter's own")
+    skippedFiles: dict[str, str] = Field(description="path -> why it was not imported")
+
+
+class FilesystemRestored(BaseModel):
+    """The success envelope; the device's filesystem backup adds what became of its history."""
+
+    success: bool
+    message: str
+    history: HistoryImported | None = None
 
 
 class ConfigurationRestored(BaseModel):
@@ -141,6 +190,45 @@ async def _restore_device(svc: Services, doc: Any, force: bool) -> Response:
     return success(message, skipped=list(skipped), skippedReasons=skipped)
 
 
+def _changes(changes: list[history_import.CounterChange]) -> list[CounterChange]:
+    return [
+        CounterChange(
+            channel=c.channel,
+            timestamp=iso_time(c.hour),
+            importedBefore=c.before[0],
+            importedAfter=c.after[0],
+            exportedBefore=c.before[1],
+            exportedAfter=c.after[1],
+        )
+        for c in changes
+    ]
+
+
+async def _restore_device_files(svc: Services, src: IO[bytes]) -> Response:
+    """The device's `energy/` files into the history archive; its other files are listed, not kept."""
+    archive = svc.components.get("history")
+    if not isinstance(archive, HistoryArchive):
+        raise ApiError(503, "the energy history archive is not running")
+    try:
+        history = await asyncio.to_thread(read_device_archive, src)
+        report = await archive.import_device_history(history, svc.config.current.channels)
+    except BackupRejected as err:
+        raise ApiError(400, str(err)) from err
+    except StoreError as err:
+        raise ApiError(503, f"Device filesystem backup not imported: {err}") from err
+    body = HistoryImported(
+        folders={name: FolderImport(**asdict(count)) for name, count in report.folders.items()},
+        rowsAdded=report.rows_added,
+        decreases=_changes(report.decreases),
+        decreaseCount=report.decrease_count,
+        jumps=_changes(report.jumps),
+        jumpCount=report.jump_count,
+        junctions=report.junctions,
+        skippedFiles=report.skipped_files,
+    )
+    return success(f"Device filesystem backup: {report.message()}", history=body.model_dump())
+
+
 def endpoints(svc: Services) -> list[Endpoint]:
     restoring = asyncio.Lock()
     area = FileArea(svc.data_dir / FILES_DIR)
@@ -191,9 +279,11 @@ def endpoints(svc: Services) -> list[Endpoint]:
         if restoring.locked():
             raise ApiError(409, "Restore already in progress. Please wait for current restore to complete.")
         async with restoring, uploaded_file(request, MAX_ARCHIVE_UPLOAD) as upload:
+            upload.file.seek(0)
+            if await asyncio.to_thread(is_device_archive, upload.file):
+                return await _restore_device_files(svc, upload.file)
             # Staged next to the data it replaces (same filesystem: the final moves are renames).
             staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=svc.data_dir))
-            upload.file.seek(0)
             try:
                 content = await asyncio.to_thread(
                     read_archive, upload.file, staging, lambda d: validate_config(d, "config.json: ")
@@ -255,11 +345,18 @@ def endpoints(svc: Services) -> list[Endpoint]:
             "POST",
             "/restore/filesystem",
             restore_filesystem,
-            "Restore a data-directory tar (applied live)",
+            "Restore a data-directory tar, or import a device's energy history (applied live)",
             "Restore",
-            errors=(400, 409, 411, 413),
-            description=f"{upload_note}. Members may only be config.json, energy.db and files/ "
-            "(regular files and directories); all are checked before anything is replaced. "
-            "Files of the same name are replaced, others kept; energy totals take effect at once.",
+            response=FilesystemRestored,
+            errors=(400, 409, 411, 413, 503),
+            description=f"{upload_note}. homemeter's own backup: members may only be config.json, "
+            "energy.db and files/ (regular files and directories); all are checked before anything "
+            "is replaced. Files of the same name are replaced, others kept; energy totals take "
+            "effect at once. An EnergyMe-Home device's filesystem backup (told by its top-level "
+            "`energy/` folder): its daily, monthly and yearly CSV files (plain or gzip) are added "
+            "to the energy history, only the hours it does not have yet; counter decreases are "
+            "listed in `history`, never counted as energy; the device's other files are listed in "
+            "`history.skippedFiles` and not kept. Restore the device's configuration backup first: "
+            "the channels' roles and groups decide where its history is credited.",
         ),
     ]

@@ -6,18 +6,22 @@ written by one step after everything was read and validated, so an interrupted i
 gone, wrong password, Ctrl-C) writes nothing and is simply run again. A re-run writes the same
 configuration and only raises energy totals, never lowers one.
 
-Adding a part (the energy history files of reference rest-api.md 7, say) is one function
-`step(job)` placed in `STEPS`: `job.get_json`/`job.get_bytes` read the device, `job.progress`
-shows what it does, `job.data_dir` is where it writes (after `write_data_dir`, or collecting
-first and writing in its own final step).
+Adding a part is one function `step(job)` placed in `STEPS`: `job.get_json`/`job.get_bytes`
+read the device, `job.progress` shows what it does, `job.data_dir` is where it writes (after
+`write_data_dir`, or collecting first and writing in its own final step).
+
+The energy history files (reference rest-api.md 7) are read like the device's dashboard reads
+them and written last, after the configuration (whose roles and groups they are credited to); a
+re-run adds only the hours the archive does not have yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -29,7 +33,14 @@ from homemeter.meter.quantities import ENERGY_QUANTITIES
 from homemeter.meter.snapshot import EnergyTotals
 from homemeter.store.backup import BackupRejected
 from homemeter.store.device_backup import DeviceBackup, DeviceSettings, check_device_document, map_backup
-from homemeter.store.offline_import import ImportReport, current_config, ensure_stopped, write_device_settings
+from homemeter.store.device_history import FOLDERS, DeviceHistory, is_energy_file
+from homemeter.store.offline_import import (
+    ImportReport,
+    current_config,
+    ensure_stopped,
+    write_device_history,
+    write_device_settings,
+)
 
 API = "/api/v1"
 TIMEOUT_S = 30.0  # the device's own UI allows 30 s for backup requests; it is a small chip
@@ -74,6 +85,7 @@ class DeviceImport:
     backup: DeviceBackup | None = None
     settings: DeviceSettings | None = None
     live_energy: dict[int, EnergyTotals] = field(default_factory=dict)
+    history: DeviceHistory | None = None
     report: ImportReport | None = None
 
     def get_bytes(self, path: str, **params: str) -> bytes:
@@ -151,7 +163,41 @@ def write_data_dir(job: DeviceImport) -> None:
     job.progress.advance()
 
 
-STEPS: tuple[Step, ...] = (check_data_dir, read_configuration, read_energy, write_data_dir)
+def read_history(job: DeviceImport) -> None:
+    """Every energy file, listed folder by folder and read one by one, as the device's dashboard does."""
+    paths = []
+    for folder in FOLDERS:
+        listing = job.get_json("/list-files", folder=f"energy/{folder}")  # null: no such folder
+        if not isinstance(listing, dict | None):
+            raise DeviceImportError(f"{job.url}{API}/list-files did not answer a file list; {AGAIN}")
+        paths += [f"energy/{folder}/{name}" for name in sorted(listing or {})]
+    job.history = DeviceHistory()
+    job.progress.start("energy history files", len(paths))
+    for path in paths:
+        if is_energy_file(path):
+            job.history.add_file(path, job.get_bytes("/files/" + quote(path, safe="")))
+        else:
+            job.history.skip(path, "not an energy history file")
+        job.progress.advance()
+
+
+def write_history(job: DeviceImport) -> None:
+    """The hours the archive lacks, credited to the channels as just configured."""
+    assert job.history is not None and job.settings is not None and job.report is not None
+    job.progress.start("writing energy history", len(job.history.channels))
+    channels = job.settings.config.channels
+    added = write_device_history(job.data_dir, job.history, channels, job.progress.advance)
+    job.report = replace(job.report, history=added)
+
+
+STEPS: tuple[Step, ...] = (
+    check_data_dir,
+    read_configuration,
+    read_energy,
+    read_history,
+    write_data_dir,
+    write_history,
+)
 
 
 def import_device(url: str, auth: httpx.Auth, data_dir: Path, progress: Progress) -> ImportReport:
