@@ -14,6 +14,7 @@ from homemeter.config.mdns import MdnsConfig
 from homemeter.config.metrics import MetricsConfig
 from homemeter.config.modbus import ModbusConfig
 from homemeter.config.mqtt import MqttConfig
+from homemeter.config.sources import SourcesConfig
 from homemeter.config.udp_log import UdpLogConfig
 
 
@@ -36,6 +37,7 @@ class AppConfig(BaseModel):
     ade7953: Ade7953Calibration = Ade7953Calibration()
     udpLog: UdpLogConfig = UdpLogConfig()
     metrics: MetricsConfig = MetricsConfig()
+    sources: SourcesConfig = SourcesConfig()  # remote meters, used with --source config
 
     @field_validator("channels")
     @classmethod
