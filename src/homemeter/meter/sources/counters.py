@@ -4,8 +4,9 @@ Homemeter keeps its own totals and adds what the remote meter counted since the 
 A counter that moves by more than a household can use in the elapsed time (a device reset to zero, a
 replaced meter with its own history, a device that restored an older save after a power cut) is a
 jump: the counter becomes the new baseline and nothing is credited for the jump itself, except after
-a reset to zero the little it counted since, when that is plausible for the time that passed. Each
-jump is reported (logged and listed as an issue by the sources component).
+a reset to zero the little it counted since, when that is plausible for the time that passed. A
+counter never goes down by itself, so any decrease is a jump. Each jump is reported (logged and
+listed as an issue by the sources component).
 
 A quantity the remote meter has no counter for (a per-phase apparent energy on an Eastron meter) is
 integrated from its power over the time since the previous reading, at most `MAX_HOLD_S`: after an
@@ -23,8 +24,8 @@ from homemeter.meter.snapshot import EnergyTotals
 from homemeter.meter.source import Measurement
 
 SECONDS_PER_HOUR = 3600.0
-#: Counter steps up to this are measurement resolution, never a jump (Wh; an Eastron float32 kWh
-#: counter resolves ~8 Wh at 100 MWh, the device's JSON 0.1 Wh).
+#: Slack on the plausible step (Wh): a counter's resolution (an Eastron float32 kWh counter resolves
+#: ~8 Wh at 100 MWh, the device's JSON 0.1 Wh) must not turn a normal step into a jump.
 RESOLUTION = 10.0
 MAX_HOLD_S = 10.0  # an integrated quantity covers at most this much time since the last reading
 
@@ -66,15 +67,18 @@ class CounterFollower:
             if 0.0 <= step <= limit:
                 deltas.append(step)
                 continue
-            if -RESOLUTION <= step < 0.0:
-                self._last[k] = last  # jitter below the resolution: keep the higher baseline
-                deltas.append(0.0)
-                continue
-            # Gone down (reset, replaced, older save restored) or up by more than plausible.
-            credited = counter if step < 0.0 and 0.0 <= counter <= limit else 0.0
+            # Gone down (a meter's counters never do by themselves) or up by more than plausible.
+            credited = counter if step < 0.0 and _reset_to_zero(last, counter, limit) else 0.0
             deltas.append(credited)
             jumps.append(CounterJump(ENERGY_QUANTITIES[k].key, last, counter, credited))
         return EnergyTotals(*deltas), jumps
+
+
+def _reset_to_zero(last: float, counter: float, limit: float) -> bool:
+    """A counter that went down restarted from zero when what it shows now could have been counted
+    since and is well below where it was; otherwise (an older save restored after a power cut, a
+    replacement with its own history) its value was counted before, or elsewhere."""
+    return 0.0 <= counter <= limit and counter <= last / 2.0
 
 
 def _powers(m: Measurement) -> tuple[float, float, float, float, float]:
