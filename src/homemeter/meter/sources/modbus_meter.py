@@ -10,7 +10,8 @@ and which exception, so the status shows what to fix in the model or the unit id
 
 from __future__ import annotations
 
-import logging
+import time
+from collections.abc import Callable
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -20,8 +21,6 @@ from homemeter.config.sources import MeterSource, modbus_address
 from homemeter.errors import SourceUnavailable
 from homemeter.meter.sources.meter_model import Block, MeterModel, RegisterKind, RegisterPlan
 from homemeter.meter.sources.remote import Poll, Poller, RemoteChannel
-
-log = logging.getLogger(__name__)
 
 #: Modbus exception codes (Modbus Application Protocol V1.1b3, 7) as a status shows them.
 EXCEPTIONS = {
@@ -37,8 +36,10 @@ EXCEPTIONS = {
 
 
 class ModbusPoller(Poller):
-    def __init__(self, config: MeterSource, model: MeterModel) -> None:
-        super().__init__(config)
+    def __init__(
+        self, config: MeterSource, model: MeterModel, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(config, clock)
         self.host, self.port, self.unit = modbus_address(config.url)
         self.model = model
         self.plan = RegisterPlan(model)
