@@ -18,6 +18,7 @@ from homemeter.config.sources import MeterSource, SourceKind
 from homemeter.errors import SourceUnavailable
 from homemeter.meter.sources.meter_model import load_model
 from homemeter.meter.sources.modbus_meter import ModbusPoller
+from tests.integration.conftest import start_service, wait_until
 from tests.integration.sdm_standin import MeterStandIn
 
 SDM630 = load_model("sdm630")
@@ -156,3 +157,43 @@ async def test_a_silent_meter_and_an_exception_are_a_status(sdm630: MeterStandIn
         assert "exception 2 (illegal data address)" in error and "input registers 768..769" in error
     finally:
         await wrong.close()
+
+
+def test_run_with_source_modbus_gives_a_channel_per_phase(
+    sdm630: MeterStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = start_service(
+        tmp_path / "home",
+        monkeypatch,
+        speed=1.0,
+        channels=4,
+        source="modbus",
+        source_url=sdm630.url,
+        meter_model="sdm630",
+    )
+    try:
+        wait_until(lambda: len(home.get("/api/v1/ade7953/meter-values").json()) == 3, 10, what="3 phases")
+        table = home.get("/api/v1/ade7953/channel").json()
+        assert [(c["label"], c["phase"], c["role"], c["active"]) for c in table] == [
+            ("SDM630 L1", 1, "grid", True),
+            ("SDM630 L2", 2, "grid", True),
+            ("SDM630 L3", 3, "grid", True),
+            ("Channel 3", 1, "load", False),
+        ]
+        values = home.get("/api/v1/ade7953/meter-values").json()
+        assert [v["data"]["activePower"] for v in values] == [1200.5, -800.0, 0.0]
+        assert home.get("/api/v1/ade7953/grid-frequency").json()["gridFrequency"] == pytest.approx(
+            49.98, abs=0.01
+        )
+    finally:
+        home.stop()
+
+
+def test_source_modbus_without_a_model_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from homemeter.cli import main
+
+    code = main(
+        ["--data-dir", str(tmp_path), "run", "--source", "modbus", "--source-url", "modbus://127.0.0.1"]
+    )
+    assert code == 2
+    assert "--source modbus needs --meter-model or --meter-model-file" in capsys.readouterr().err

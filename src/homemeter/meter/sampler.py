@@ -74,7 +74,7 @@ class Meter:
         self._seq = 0
         self._changed = asyncio.Event()
         self._energy_listeners: list[EnergyListener] = []
-        self._mux_channel = self._pick_mux_channel()
+        self._mux_channel = self._pick_mux_channel() if self._polled is None else None
         self.latest = self._build_snapshot(self._started)
 
     # ----------------------------------------------------------------- reading

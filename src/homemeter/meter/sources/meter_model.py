@@ -100,10 +100,14 @@ class MeterModel(BaseModel):
     wordOrder: Literal["big", "little"] = "big"
     maxRegisters: int = Field(MODBUS_MAX_REGISTERS, ge=2, le=MODBUS_MAX_REGISTERS)
     frequency: Register | None = None
-    channels: tuple[ModelChannel, ...] = Field(min_length=1, max_length=255)
+    channels: tuple[ModelChannel, ...]
 
     @model_validator(mode="after")
     def _no_overlaps(self) -> MeterModel:
+        # Here rather than as field limits: pydantic would add a confusing second message when a
+        # channel is invalid.
+        if not 1 <= len(self.channels) <= 255:
+            raise ValueError("channels: 1 to 255 channels")
         taken: dict[int, str] = {}
         for where, reg in _named_registers(self):
             for a in range(reg.address, reg.address + reg.width):
