@@ -31,10 +31,12 @@ ADDRESS = {r.name: r.address for r in register_map(17)}
 # homemeter channel -> the device's channel: Kitchen, Heat pump, Fridge (loads) and an inactive one.
 FROM_DEVICE = {3: 3, 4: 5, 5: 10, 6: 13}
 PHASES = [
-    {"voltage": 230.1, "current": 5.25, "activePower": 1200.5, "apparentPower": 1207.5, "reactivePower": -130.25,
-     "powerFactor": 0.994, "activeEnergyImported": 1_000_000.0, "activeEnergyExported": 0.0},
-    {"voltage": 231.7, "current": 3.5, "activePower": -800.0, "apparentPower": 810.0, "reactivePower": 126.5,
-     "powerFactor": -0.988, "activeEnergyImported": 0.0, "activeEnergyExported": 2_000_000.0},
+    {"voltage": 230.1, "current": 5.25, "activePower": 1200.5, "apparentPower": 1207.5,
+     "reactivePower": -130.25, "powerFactor": 0.994, "activeEnergyImported": 1_000_000.0,
+     "activeEnergyExported": 0.0},
+    {"voltage": 231.7, "current": 3.5, "activePower": -800.0, "apparentPower": 810.0,
+     "reactivePower": 126.5, "powerFactor": -0.988, "activeEnergyImported": 0.0,
+     "activeEnergyExported": 2_000_000.0},
     {"voltage": 229.0, "current": 0.0, "activePower": 0.0, "apparentPower": 0.0, "reactivePower": 0.0,
      "powerFactor": 1.0},
 ]  # fmt: skip
