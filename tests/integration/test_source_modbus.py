@@ -197,3 +197,37 @@ def test_source_modbus_without_a_model_is_refused(tmp_path: Path, capsys: pytest
     )
     assert code == 2
     assert "--source modbus needs --meter-model or --meter-model-file" in capsys.readouterr().err
+
+
+def test_sources_configured_live_over_rest(
+    sdm630: MeterStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = start_service(tmp_path / "home", monkeypatch, speed=1.0, channels=3, source="config")
+    try:
+        assert home.get("/api/v1/sources/config").json() == {"meters": [], "channels": []}
+        assert home.get("/api/v1/sources/status").json()["state"] == "running"
+        grid = {"name": "grid", "kind": "modbus", "url": sdm630.url, "user": "admin", "password": "",
+                "model": "sdm630", "modelFile": None, "pollInterval": 0.5, "timeout": 1.0}  # fmt: skip
+        body = {"meters": [grid], "channels": [{"channel": 0, "source": "grid", "sourceChannel": 1}]}
+        assert home.request("PUT", "/api/v1/sources/config", json=body).status_code == 200
+        wait_until(
+            lambda: (
+                [v["data"]["activePower"] for v in home.get("/api/v1/ade7953/meter-values").json()]
+                == [-800.0]
+            ),
+            10,
+            what="channel 0 showing the SDM630's L2",
+        )
+        assert home.get("/api/v1/sources/status").json()["details"]["meters"][0]["url"] == sdm630.url
+
+        # A model file that cannot be read: 409, and the meter in use stays.
+        missing = {**grid, "model": None, "modelFile": str(tmp_path / "missing.json")}
+        answer = home.request("PUT", "/api/v1/sources/config", json={**body, "meters": [missing]})
+        assert answer.status_code == 409 and "missing.json" in answer.json()["error"]
+        assert home.get("/api/v1/sources/config").json()["meters"][0]["model"] == "sdm630"
+        # A channel mapped to a meter that is not listed: 400 naming it.
+        wrong = {**body, "channels": [{"channel": 0, "source": "nope", "sourceChannel": 0}]}
+        answer = home.request("PUT", "/api/v1/sources/config", json=wrong)
+        assert answer.status_code == 400 and "unknown meter 'nope'" in answer.json()["error"]
+    finally:
+        home.stop()

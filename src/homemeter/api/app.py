@@ -30,6 +30,7 @@ from homemeter.api.endpoints import (
     meter,
     metrics,
     modbus,
+    sources,
     system,
 )
 from homemeter.api.meter_values import FastRoute
@@ -55,6 +56,7 @@ AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (
     auth.endpoints,
     logs.endpoints,
     metrics.endpoints,
+    sources.endpoints,
 )
 
 SWAGGER_PAGE = """<!doctype html>
