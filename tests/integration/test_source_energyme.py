@@ -14,6 +14,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from homemeter.config.app import AppConfig
+from homemeter.config.channel import ChannelConfig
+from homemeter.config.roles import Role
+from homemeter.config.sources import ChannelSource, MeterSource, SourceKind, SourcesConfig
+from homemeter.store.config import ConfigStore
 from tests.integration.conftest import PASSWORD, RunningService, start_service, wait_until
 from tests.integration.tcp_proxy import tcp_proxy
 
@@ -165,7 +170,7 @@ def test_outage_and_device_reset_never_lower_totals(tmp_path: Path, monkeypatch:
             )
             totals.until(lambda: listed(home), 15, "readings from the new device")
             jump = totals.until(lambda: issue(home, "source_counter_jump"), 5, "the counter jump")
-            assert "homemeter's total did not go down" in jump["message"]
+            assert "homemeter's totals did not go down" in jump["message"]
             assert apparent(device) < high  # the device did go down
             # And homemeter keeps counting from there.
             totals.until(lambda: apparent(home) > high + 2.0, 15, "counting again")
@@ -173,3 +178,33 @@ def test_outage_and_device_reset_never_lower_totals(tmp_path: Path, monkeypatch:
         finally:
             home.stop()
             device.stop()
+
+
+def test_a_device_table_that_does_not_fit_is_an_issue_until_it_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = start_service(tmp_path / "device", monkeypatch, speed=DEVICE_SPEED)
+    home_dir = tmp_path / "home"
+    home_dir.mkdir()
+    channels = [ChannelConfig.default(i) for i in range(3)]
+    # Channel 2 (not from the device) is in group "Kitchen" as PV; the device's Kitchen is a load.
+    channels[2] = channels[2].model_copy(update={"groupLabel": "Kitchen", "role": Role.PV})
+    house = MeterSource(name="house", kind=SourceKind.ENERGYME, url=device.url, password=SecretStr(PASSWORD))
+    mapping = (ChannelSource(channel=1, source="house", sourceChannel=3),)
+    ConfigStore(home_dir).save(
+        AppConfig(channels=tuple(channels), sources=SourcesConfig(meters=(house,), channels=mapping))
+    )
+    home = start_service(home_dir, monkeypatch, speed=1.0, channels=3, source="config")
+    try:
+        found = wait_until(lambda: issue(home, "source_channels_rejected"), 10, what="the refusal")
+        assert "Kitchen" in found["message"] and "role" in found["message"]
+        assert home.get("/api/v1/ade7953/channel?index=1").json()["label"] == "Channel 1"
+
+        home.request("PATCH", "/api/v1/ade7953/channel", json={"index": 2, "groupLabel": "Roof"})
+        wait_until(
+            lambda: home.get("/api/v1/ade7953/channel?index=1").json()["label"] == "Kitchen", 5, what="synced"
+        )
+        assert issue(home, "source_channels_rejected")["state"] == "cleared_unacked"
+    finally:
+        home.stop()
+        device.stop()

@@ -31,7 +31,7 @@ from homemeter.config.channel import ChannelConfig
 from homemeter.config.roles import Phase
 from homemeter.config.sources import SourcesConfig
 from homemeter.errors import ConfigError, ConfigRejected, HomemeterError
-from homemeter.meter.sources.remote import Poller, RemoteSources
+from homemeter.meter.sources.remote import Jump, Poller, RemoteSources
 from homemeter.meter.sources.remote_meters import build_pollers, effective_sources
 from homemeter.system.issues import Severity
 
@@ -55,7 +55,8 @@ class RemoteMeters(Component):
         self._remote = ctx.source if isinstance(ctx.source, RemoteSources) else None
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._effective = SourcesConfig()
-        self._rejected: tuple[ChannelConfig, ...] | None = None
+        self._rejected: tuple[ChannelConfig, ...] | None = None  # a table the configuration refused
+        self._refusal: str | None = None  # why (logged once)
 
     async def start(self) -> None:
         if self._remote is None:
@@ -111,15 +112,9 @@ class RemoteMeters(Component):
                 total[key] += health.counters.get(key, 0)
             if health.state == "unreachable":
                 problems.append(self._unreachable(poller, health.last_error or "no answer"))
-            for jump in poller.jumps:
-                j = jump.jump
-                self.ctx.issues.event(
-                    "source_counter_jump",
-                    f"Source {jump.source!r} channel {jump.channel}: {j.quantity} went from {j.before:.1f} "
-                    f"to {j.after:.1f} (reset or replaced meter); homemeter's total did not go down "
-                    f"({j.credited:.1f} credited)",
-                )
-            poller.jumps.clear()
+            if poller.jumps:
+                self.ctx.issues.event("source_counter_jump", _jumps_message(poller.name, poller.jumps))
+                poller.jumps.clear()
         self.counters = total
         if problems:
             self.set_state(State.DEGRADED, "; ".join(problems))
@@ -142,21 +137,31 @@ class RemoteMeters(Component):
         if service is None:
             return
         current = service.current.channels
-        wanted = self._synced(current)
+        try:
+            wanted = self._synced(current)
+        except ValueError as err:  # a channel the device has that homemeter cannot hold
+            self._refused(None, err)
+            return
         if wanted == current or wanted == self._rejected:
             return
         try:
             await service.update(channels=wanted)
-        except (ValueError, HomemeterError) as err:
-            self._rejected = wanted
-            log.warning("channel names from the remote meter not applied: %s", err)
-            self.raise_issue(
-                "source_channels_rejected",
-                f"The channel table of a remote meter does not fit homemeter's channels: {err}",
-            )
+        except (ValueError, HomemeterError) as err:  # ValueError: pydantic's ValidationError too
+            self._refused(wanted, err)
             return
+        self._rejected = self._refusal = None
         self.clear_issue("source_channels_rejected")
         log.info("channels updated from the remote meters")
+
+    def _refused(self, wanted: tuple[ChannelConfig, ...] | None, err: Exception) -> None:
+        """Logged once per table (the next device change is tried again), listed as an issue."""
+        if str(err) != self._refusal:
+            log.warning("channel names from the remote meter not applied: %s", err)
+        self._rejected, self._refusal = wanted, str(err)
+        self.raise_issue(
+            "source_channels_rejected",
+            f"The channel table of a remote meter does not fit homemeter's channels: {err}",
+        )
 
     def _synced(self, current: tuple[ChannelConfig, ...]) -> tuple[ChannelConfig, ...]:
         assert self._remote is not None
@@ -195,3 +200,14 @@ class RemoteMeters(Component):
                 }
             )
         return {"meters": meters}
+
+
+def _jumps_message(source: str, jumps: list[Jump]) -> str:
+    shown = "; ".join(
+        f"channel {j.channel} {j.jump.quantity} {j.jump.before:.1f} -> {j.jump.after:.1f}" for j in jumps[:3]
+    )
+    more = f" and {len(jumps) - 3} more" if len(jumps) > 3 else ""
+    return (
+        f"Source {source!r}: {len(jumps)} counter(s) went down or jumped (a reset or replaced meter): "
+        f"{shown}{more}. homemeter's totals did not go down; the counters are followed from their new values"
+    )

@@ -95,6 +95,10 @@ class EnergyMePoller(Poller):
         self._table_etag: str | None = None
         self._table: dict[int, Identity] = {}
 
+    @property
+    def requests_per_poll(self) -> int:
+        return 4  # meter-values, the channel table (with a Digest re-challenge), the frequency
+
     async def fetch(self) -> Poll:
         try:
             items = [_Item.model_validate(x) for x in await self._get_list(f"{API}/meter-values")]
@@ -143,7 +147,8 @@ class EnergyMePoller(Poller):
         except httpx.ConnectError as err:
             raise SourceUnavailable(f"cannot connect to {self.config.url} ({err})") from err
         except httpx.HTTPError as err:
-            raise SourceUnavailable(f"{self.config.url}: {type(err).__name__} ({err})") from err
+            detail = str(err) or "the connection was closed"
+            raise SourceUnavailable(f"{self.config.url}: {detail} ({type(err).__name__})") from err
         if response.status_code == 401:
             raise SourceUnavailable(
                 f"{self.config.url} refused the login of user {self.config.user!r}: set the password with "

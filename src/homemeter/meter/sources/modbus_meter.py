@@ -51,6 +51,10 @@ class ModbusPoller(Poller):
     def channel_count(self) -> int:
         return len(self.model.channels)
 
+    @property
+    def requests_per_poll(self) -> int:
+        return len(self.plan.blocks) + 1  # the blocks, and connecting
+
     async def fetch(self) -> Poll:
         client = self._client
         if not client.connected and not await client.connect():

@@ -134,12 +134,19 @@ class Poller(ABC):
         finally:
             await self.close()
 
+    @property
+    def requests_per_poll(self) -> int:
+        """The most requests one poll makes (each may take `timeout`)."""
+        return 1
+
     async def poll_once(self) -> None:
+        # The client's own timeout per request comes first; this bounds a poll that trickles.
+        limit = self.config.timeout * self.requests_per_poll + 1.0
         try:
-            async with asyncio.timeout(self.config.timeout + 1.0):  # the client's own timeout is first
+            async with asyncio.timeout(limit):
                 result = await self.fetch()
         except TimeoutError:
-            self._failed(f"no answer within {self.config.timeout:g} s")
+            self._failed(f"no complete answer within {limit:g} s")
         except SourceUnavailable as err:
             self._failed(str(err))
         else:
@@ -168,9 +175,18 @@ class Poller(ABC):
             self._frequency = poll.frequency
         if poll.identities is not None:
             self.identities = MappingProxyType(dict(poll.identities))
+        jumps = len(self.jumps)
         for channel, values in poll.channels.items():
             self._credit(channel, values, now)
         self._present = frozenset(poll.channels)
+        if len(self.jumps) > jumps:
+            first = self.jumps[jumps]
+            log.warning(
+                "source counters jumped source=%s counters=%d first_channel=%d quantity=%s before=%.1f "
+                "after=%.1f (a reset or replaced meter: homemeter's totals do not go down)",
+                self.name, len(self.jumps) - jumps, first.channel, first.jump.quantity,
+                first.jump.before, first.jump.after,
+            )  # fmt: skip
 
     def _credit(self, channel: int, values: RemoteChannel, now: float) -> None:
         follower = self._followers.setdefault(channel, CounterFollower())
@@ -180,7 +196,7 @@ class Poller(ABC):
         delta, jumps = follower.follow(values.counters, values.measurement, elapsed)
         for jump in jumps:
             self.counters["counterJumps"] += 1
-            log.warning(
+            log.debug(
                 "source counter jump source=%s channel=%d quantity=%s before=%.1f after=%.1f credited=%.1f",
                 self.name, channel, jump.quantity, jump.before, jump.after, jump.credited,
             )  # fmt: skip
