@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/modbus/run.py
 	$(BIN)/python bench/mqtt.py
+	$(BIN)/python bench/sources.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

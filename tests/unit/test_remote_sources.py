@@ -203,7 +203,7 @@ def test_word_order_types_and_scales_of_a_users_model(tmp_path: Path) -> None:
     ("change", "message"),
     [
         ({"power": {"address": 0}}, r"channels.0: .*unknown quantities \['power'\]; known: voltage"),
-        ({"voltage": {"address": 2}}, "overlaps"),
+        ({"voltage": {"address": 3}}, r"channels\[0\].current overlaps channels\[0\].voltage at register 3"),
     ],
 )
 def test_a_bad_model_file_says_what_is_wrong(tmp_path: Path, change: dict[str, object], message: str) -> None:
@@ -250,3 +250,18 @@ def test_the_one_meter_shorthand_takes_the_configured_password() -> None:
     assert given_pw.meters[0].password.get_secret_value() == "env"
     # Masked everywhere but the configuration file.
     assert "kept" not in configured.model_dump_json()
+
+
+def test_channels_may_share_a_register_read_once(tmp_path: Path) -> None:
+    def values(at: int) -> dict[str, object]:
+        return {"voltage": {"address": 0}, "current": {"address": at}, "activePower": {"address": at + 2}}
+
+    path = tmp_path / "two.json"
+    doc = {"model": "two", "channels": [{"label": k, "values": values(at)} for k, at in (("a", 2), ("b", 6))]}
+    path.write_text(json.dumps(doc))
+    plan = RegisterPlan(load_model(path=path))
+    assert [(b.address, b.count) for b in plan.blocks] == [(0, 10)]
+    words = list(struct.unpack(">10H", struct.pack(">5f", 230.0, 1.0, 200.0, 2.0, 400.0)))
+    a, b = plan.decode([words])[0]
+    assert (a.measurement.voltage, b.measurement.voltage) == (230.0, 230.0)
+    assert (a.measurement.active_power, b.measurement.active_power) == (200.0, 400.0)

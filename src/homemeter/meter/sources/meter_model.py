@@ -108,12 +108,14 @@ class MeterModel(BaseModel):
         # channel is invalid.
         if not 1 <= len(self.channels) <= 255:
             raise ValueError("channels: 1 to 255 channels")
-        taken: dict[int, str] = {}
+        # Channels may share a register (one voltage input for several circuits), but only whole
+        # and as the same type: a partial overlap is a typo in the map.
+        taken: dict[int, tuple[str, int, str]] = {}
         for where, reg in _named_registers(self):
             for a in range(reg.address, reg.address + reg.width):
-                if a in taken and taken[a] != where:
-                    raise ValueError(f"{where} overlaps {taken[a]} at register {a}")
-                taken[a] = where
+                other = taken.setdefault(a, (where, reg.address, reg.type))
+                if other[0] != where and other[1:] != (reg.address, reg.type):
+                    raise ValueError(f"{where} overlaps {other[0]} at register {a}")
         return self
 
 
@@ -157,7 +159,7 @@ class Block:
     address: int
     count: int
     layout: struct.Struct  # big-endian words, high word first; gaps skipped
-    slots: tuple[tuple[int, str, float], ...]  # (channel, or -1 for the frequency; key; scale)
+    slots: tuple[tuple[int, str, float, int], ...]  # (channel or -1 (frequency), key, scale, value)
     swaps: tuple[int, ...]  # word offsets of 32-bit values to swap first (word order "little")
 
 
@@ -204,22 +206,26 @@ class RegisterPlan:
             ordered = list(words)
             for at in block.swaps:
                 ordered[at], ordered[at + 1] = ordered[at + 1], ordered[at]
-            raw = struct.pack(f">{block.count}H", *ordered)
-            for (ch, key, scale), x in zip(block.slots, block.layout.unpack(raw), strict=True):
+            raw = block.layout.unpack(struct.pack(f">{block.count}H", *ordered))
+            for ch, key, scale, at in block.slots:
                 if ch == _FREQ:
-                    frequency = float(x) * scale
+                    frequency = float(raw[at]) * scale
                 else:
-                    values[ch][key] = float(x) * scale
+                    values[ch][key] = float(raw[at]) * scale
         return [_channel(v) for v in values], frequency
 
 
 def _block(group: list[tuple[Register, int, str]], little: bool) -> Block:
     start = group[0][0].address
     fmt, pos, swaps = [">"], start, []
+    index: dict[int, int] = {}  # register address -> position of its value in the unpacked tuple
     for reg, _, _ in group:
+        if reg.address in index:
+            continue  # shared by several channels: read once
         if reg.address > pos:
             fmt.append(f"{2 * (reg.address - pos)}x")
         fmt.append(_FORMAT[reg.type])
+        index[reg.address] = len(index)
         if little and reg.width == 2:
             swaps.append(reg.address - start)
         pos = reg.address + reg.width
@@ -227,7 +233,7 @@ def _block(group: list[tuple[Register, int, str]], little: bool) -> Block:
         start,
         pos - start,
         struct.Struct("".join(fmt)),
-        tuple((ch, key, reg.scale) for reg, ch, key in group),
+        tuple((ch, key, reg.scale, index[reg.address]) for reg, ch, key in group),
         tuple(swaps),
     )
 
