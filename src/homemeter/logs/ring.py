@@ -93,6 +93,8 @@ def setup_logging(level: str = "INFO", fmt: str = "logfmt") -> RingHandler:
     root.addHandler(ring)
     root.setLevel(level.upper())
     # Libraries chat at INFO (uvicorn access lines, per-request); keep them to warnings.
-    for noisy in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+    for noisy in ("uvicorn", "uvicorn.access", "uvicorn.error", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pymodbus warns of every failed connection to a remote meter; the sources component says it once.
+    logging.getLogger("pymodbus").setLevel(logging.ERROR)
     return ring
