@@ -63,16 +63,15 @@ class RemoteMeters(Component):
             self.set_state(State.DISABLED)
             return
         self.set_state(State.STARTING)
-        await self._use(self._plan(self.ctx.config))  # ConfigError stops the start, with why
+        effective = self._effective_of(self.ctx.config)
+        await self._use(effective, build_pollers(effective))  # ConfigError stops the start, with why
         self.spawn(self._watch(), "health")
 
-    def _plan(self, config: AppConfig) -> tuple[SourcesConfig, tuple[Poller, ...]]:
-        effective = effective_sources(self.ctx.settings, config.sources, len(config.channels))
-        return effective, build_pollers(effective)
+    def _effective_of(self, config: AppConfig) -> SourcesConfig:
+        return effective_sources(self.ctx.settings, config.sources, len(config.channels))
 
-    async def _use(self, plan: tuple[SourcesConfig, tuple[Poller, ...]]) -> None:
+    async def _use(self, effective: SourcesConfig, pollers: tuple[Poller, ...]) -> None:
         assert self._remote is not None
-        effective, pollers = plan
         old = list(self._runs.values())
         for task in old:
             task.cancel()
@@ -87,11 +86,13 @@ class RemoteMeters(Component):
         if self._remote is None or old.sources == new.sources:
             return
         try:
-            plan = self._plan(new)
+            effective = self._effective_of(new)
+            if effective == self._effective:
+                return  # e.g. another meter's password, with --source energyme
+            pollers = build_pollers(effective)  # reads model files: before anything stops
         except ConfigError as err:
             raise ConfigRejected(str(err)) from err
-        if plan[0] != self._effective:
-            await self._use(plan)
+        await self._use(effective, pollers)
 
     # ----------------------------------------------------------------- watching
     async def _watch(self) -> None:

@@ -149,6 +149,13 @@ class Poller(ABC):
             self._failed(f"no complete answer within {limit:g} s")
         except SourceUnavailable as err:
             self._failed(str(err))
+        except Exception as err:
+            # A bug or a library error nobody mapped: polling goes on (the meter may recover), the
+            # traceback is logged once and the reason shows in the status.
+            if self.counters["unexpected"] == 0:
+                log.exception("source poll failed unexpectedly source=%s", self.name)
+            self.counters["unexpected"] += 1
+            self._failed(f"unexpected error: {err!r}")
         else:
             self._accept(result)
 
