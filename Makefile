@@ -71,6 +71,7 @@ soak: $(STAMP) web
 
 fuzz: $(STAMP) web
 	$(BIN)/python -m tests.fuzz.run
+	$(BIN)/python bench/sources.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

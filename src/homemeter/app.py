@@ -33,6 +33,7 @@ from homemeter.integrations.influxdb.writer import InfluxDbWriter
 from homemeter.integrations.mdns.service import MdnsService
 from homemeter.integrations.modbus.service import ModbusService
 from homemeter.integrations.mqtt.publisher import MqttPublisher
+from homemeter.integrations.sources import RemoteMeters
 from homemeter.logs.control import LogControl
 from homemeter.logs.ring import RingHandler
 from homemeter.meter.clock import MeterClock
@@ -40,6 +41,7 @@ from homemeter.meter.payloads import SnapshotBytes, meter_values
 from homemeter.meter.sampler import Meter
 from homemeter.meter.source import SampleSource
 from homemeter.meter.sources.ade7953 import emulated_source, hardware_source
+from homemeter.meter.sources.remote_meters import REMOTE_KINDS, remote_source
 from homemeter.meter.sources.simulator import HouseholdSimulator
 from homemeter.store.config import Applier, ConfigService, ConfigStore
 from homemeter.store.credentials import CREDENTIALS_FILE, CredentialStore, generate_password
@@ -65,6 +67,7 @@ COMPONENTS: tuple[ComponentFactory, ...] = (
     MdnsService,  # after Modbus: it advertises the port Modbus bound
     Ade7953Status,
     InfluxDbWriter,
+    RemoteMeters,  # polls remote meters (--source energyme|modbus|config), their status and issues
 )
 
 PASSWORD_ENV = "HOMEMETER_ADMIN_PASSWORD"
@@ -110,8 +113,11 @@ def make_source(settings: Settings) -> SampleSource:
         return hardware_source(settings.ade7953, settings.channels)
     if settings.source == "ade7953-emulator":
         return emulated_source(settings.seed, settings.channels, settings.ade7953.board)[0]
+    if settings.source in REMOTE_KINDS:
+        return remote_source(settings)
     raise SourceUnavailable(
-        f"unknown source {settings.source!r}: choose simulator, ade7953 or ade7953-emulator"
+        f"unknown source {settings.source!r}: choose simulator, ade7953, ade7953-emulator, "
+        f"{', '.join(REMOTE_KINDS)}"
     )
 
 
@@ -225,11 +231,12 @@ def build_runtime(
     issues = IssueRegistry()
     report_start_issues(issues, credentials)
     http_port = http_sock.getsockname()[1]
-    ctx = Context(
-        settings, config, meter, issues, device_id(settings.data_dir), energy_store, http_port, source=source
-    )
-    running = Components(components, ctx)
     config_service = ConfigService(config_store, config)
+    ctx = Context(
+        settings, config, meter, issues, device_id(settings.data_dir), energy_store, http_port,
+        source=source, config_service=config_service,
+    )  # fmt: skip
+    running = Components(components, ctx)
     log_control = LogControl(logs)
     config_service.subscribe("meter", meter_applier(meter))
     config_service.subscribe("logs", log_control.apply)

@@ -130,10 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--source",
-        choices=("simulator", "ade7953", "ade7953-emulator"),
+        choices=("simulator", "ade7953", "ade7953-emulator", "energyme", "modbus", "config"),
         default=_env("SOURCE", "simulator"),
-        help="measurement source: the built-in household simulator, an ADE7953 board over SPI, or "
-        "the ADE7953 driver on an emulated board that measures the simulator (default: %(default)s)",
+        help="measurement source: the built-in household simulator, an ADE7953 board over SPI, "
+        "the ADE7953 driver on an emulated board that measures the simulator, an EnergyMe-Home device "
+        "or a Modbus TCP meter at --source-url, or the meters of the configuration's `sources` "
+        "section (default: %(default)s)",
     )
     run.add_argument(
         "--seed",
@@ -156,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of channels, 1..17: channel 0 plus N-1 multiplexed (default: %(default)s)",
     )
     _board_options(run)
+    _remote_options(run)
     add_command(
         sub,
         "passwd",
@@ -323,6 +326,33 @@ def _board_options(run: argparse.ArgumentParser) -> None:
         "--irq-line",
         default=_env("IRQ_LINE", "25"),
         help="line offset of the chip's IRQ, or 'none' to poll the status register (default: %(default)s)",
+    )
+
+
+def _remote_options(run: argparse.ArgumentParser) -> None:
+    """Another meter as the source (--source energyme|modbus)."""
+    remote = run.add_argument_group(
+        "remote meter",
+        "another meter as the source: --source energyme (user and password from "
+        "HOMEMETER_SOURCE_USER/HOMEMETER_SOURCE_PASSWORD, else from a meter with the same URL in the "
+        "configuration) or --source modbus with a register-map model",
+    )
+    remote.add_argument(
+        "--source-url",
+        default=_env("SOURCE_URL", "") or None,
+        help="http://HOST[:PORT] of an EnergyMe-Home device, or modbus://HOST[:PORT][/UNIT] of a "
+        "Modbus TCP meter (port 502 and unit 1 by default)",
+    )
+    remote.add_argument(
+        "--meter-model",
+        default=_env("METER_MODEL", "") or None,
+        help="register map of the Modbus meter: sdm630 (three-phase, a channel per phase) or sdm120",
+    )
+    remote.add_argument(
+        "--meter-model-file",
+        type=Path,
+        default=_env("METER_MODEL_FILE", "") or None,
+        help="a register map of your own (JSON, see the README), instead of --meter-model",
     )
 
 
@@ -500,9 +530,13 @@ def _simulate(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace, ring: RingHandler) -> None:
+    from pydantic import SecretStr
+
     from homemeter.app import run
     from homemeter.config.settings import Settings
 
+    password = os.environ.get("HOMEMETER_SOURCE_PASSWORD")
+    model_file = args.meter_model_file
     run(
         Settings(
             data_dir=args.data_dir,
@@ -515,6 +549,11 @@ def _run(args: argparse.Namespace, ring: RingHandler) -> None:
             speed=args.speed,
             channels=args.channels,
             ade7953=_wiring(args),
+            source_url=args.source_url,
+            meter_model=args.meter_model,
+            meter_model_file=str(Path(model_file).resolve()) if model_file else None,
+            source_user=os.environ.get("HOMEMETER_SOURCE_USER") or None,
+            source_password=SecretStr(password) if password else None,
         ),
         ring,
     )

@@ -79,6 +79,15 @@ class Database(Protocol):
         ...
 
 
+class ConfigChanger(Protocol):
+    """Changes the configuration as an API request does: validated whole, applied everywhere, saved."""
+
+    @property
+    def current(self) -> AppConfig: ...
+
+    async def update(self, **changes: object) -> AppConfig: ...
+
+
 @dataclass(frozen=True)
 class Context:
     """What a component may use; built once by `app.py`."""
@@ -94,6 +103,9 @@ class Context:
     #: advertises the port Modbus actually bound). Changes reach components in list order.
     components: dict[str, Component] = field(default_factory=dict)
     source: SampleSource | None = None  # what the meter samples (hardware health, raw registers)
+    #: For a component that changes the configuration itself (channel names from a remote meter);
+    #: never from inside `apply` (changes are serialised: it would wait for itself).
+    config_service: ConfigChanger | None = None
 
     @property
     def data_dir(self) -> Path:

@@ -72,17 +72,19 @@ def start_service(
     speed: float = 60.0,
     channels: int = 17,
     components: Sequence[ComponentFactory] = COMPONENTS,
+    **options: Any,
 ) -> RunningService:
-    """Start `serve()` and wait until /api/v1/health answers."""
+    """Start `serve()` and wait until /api/v1/health answers; `options` are more `Settings` fields."""
     monkeypatch.setenv(app_module.PASSWORD_ENV, PASSWORD)
     settings = Settings(
         data_dir=data_dir,
         bind="127.0.0.1",
-        http_port=free_port(),
+        http_port=options.pop("http_port", None) or free_port(),
         modbus_port=free_port(),
         mdns=False,
         speed=speed,
         channels=channels,
+        **options,
     )
     ready = threading.Event()
     holder: dict[str, Any] = {}

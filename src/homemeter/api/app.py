@@ -31,6 +31,7 @@ from homemeter.api.endpoints import (
     meter,
     metrics,
     modbus,
+    sources,
     system,
 )
 from homemeter.api.meter_values import FastRoute
@@ -57,6 +58,7 @@ AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (
     auth.endpoints,
     logs.endpoints,
     metrics.endpoints,
+    sources.endpoints,
 )
 
 SWAGGER_PAGE = """<!doctype html>

@@ -15,6 +15,7 @@ from homemeter.config.mdns import MdnsConfig
 from homemeter.config.metrics import MetricsConfig
 from homemeter.config.modbus import ModbusConfig
 from homemeter.config.mqtt import MqttConfig
+from homemeter.config.sources import SourcesConfig
 from homemeter.config.udp_log import UdpLogConfig
 
 
@@ -38,6 +39,7 @@ class AppConfig(BaseModel):
     udpLog: UdpLogConfig = UdpLogConfig()
     metrics: MetricsConfig = MetricsConfig()
     history: HistoryConfig = HistoryConfig()
+    sources: SourcesConfig = SourcesConfig()  # remote meters, used with --source config
 
     @field_validator("channels")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from homemeter.config.ade7953 import Ade7953Wiring
 
 
@@ -22,3 +24,9 @@ class Settings:
     speed: float = 1.0
     channels: int = 17
     ade7953: Ade7953Wiring = field(default_factory=Ade7953Wiring)  # board for --source ade7953*
+    # --source energyme|modbus (one remote meter; `--source config`: the configuration's meters)
+    source_url: str | None = None
+    meter_model: str | None = None  # modbus: a built-in model
+    meter_model_file: str | None = None  # modbus: an absolute path to a model file
+    source_user: str | None = None  # HOMEMETER_SOURCE_USER
+    source_password: SecretStr | None = None  # HOMEMETER_SOURCE_PASSWORD (repr shows **********)

@@ -95,4 +95,6 @@ def setup_logging(level: str = "INFO", fmt: str = "logfmt") -> RingHandler:
     # Libraries chat at INFO (uvicorn access lines, per-request); keep them to warnings.
     for noisy in ("uvicorn", "uvicorn.access", "uvicorn.error", "httpx"):  # httpx: a line per request
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pymodbus warns of every failed connection to a remote meter; the sources component says it once.
+    logging.getLogger("pymodbus").setLevel(logging.ERROR)
     return ring

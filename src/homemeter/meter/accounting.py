@@ -1,4 +1,5 @@
-"""Energy accounting: power integrated over the real elapsed time, split into import and export.
+"""Energy accounting: power integrated over the real elapsed time, split into import and export
+(or, for a remote meter, the energy it counted itself, credited as it arrives).
 
 Counters only ever grow (Home Assistant's `total_increasing` reads any decrease as a meter reset);
 only an explicit reset or set through the API lowers them.
@@ -44,6 +45,18 @@ class EnergyCounter:
         elif q < 0.0:
             self.reactive_exported -= q * hours
         self.apparent += reading.apparent_power * hours
+
+    def credit(self, delta: EnergyTotals, swap: bool = False) -> None:
+        """Add energy a remote meter counted (Wh, VArh, VAh); `swap` exchanges import and export
+        (a reversed channel). Negative parts are ignored: totals never go down."""
+        ai, ae, ri, re, s = (max(x, 0.0) for x in delta.as_tuple())
+        if swap:
+            ai, ae, ri, re = ae, ai, re, ri
+        self.active_imported += ai
+        self.active_exported += ae
+        self.reactive_imported += ri
+        self.reactive_exported += re
+        self.apparent += s
 
     def totals(self) -> EnergyTotals:
         return EnergyTotals(

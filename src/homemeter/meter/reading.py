@@ -82,3 +82,27 @@ def _in_range(line_voltage: float, r: ProcessedReading) -> bool:
         and abs(r.power_factor) <= 1.0
         and math.isfinite(r.current + r.active_power + r.reactive_power + r.apparent_power)
     )
+
+
+def process_remote(m: Measurement, power_factor: float | None, cfg: ChannelConfig) -> ProcessedReading | None:
+    """A remote meter's values: already measured, scaled and range-checked by that meter.
+
+    Only what is homemeter's to decide applies: the channel's `reverse`, the role clamp (a load or PV
+    channel never runs backwards) and the PF sign convention (sign(P) * sign(Q), whatever the remote
+    meter's: an Eastron meter signs PF by the current's direction). CT specifications and the
+    split-phase doubling do not apply: the remote meter did its own conversion. None: not finite.
+    """
+    flip = -1.0 if cfg.reverse else 1.0
+    p = m.active_power * flip
+    q = m.reactive_power * flip
+    s = abs(m.apparent_power)
+    if not math.isfinite(m.voltage + m.current + p + q + s):
+        return None
+    if p < 0.0 and cfg.role.clamps_negative:
+        return _zeroed(m.voltage)
+    magnitude = abs(power_factor) if power_factor is not None and math.isfinite(power_factor) else None
+    if magnitude is None:
+        magnitude = min(abs(p) / s, 1.0) if s > 0.0 else 0.0
+    sign = (1.0 if p >= 0.0 else -1.0) * (1.0 if q >= 0.0 else -1.0)
+    pf = min(magnitude, 1.0) * sign if p != 0.0 else 0.0
+    return ProcessedReading(m.voltage, abs(m.current), p, q, s, pf)

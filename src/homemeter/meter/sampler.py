@@ -17,9 +17,9 @@ from homemeter.config.roles import AGGREGATE_ROLES, Role
 from homemeter.errors import SourceUnavailable
 from homemeter.meter.accounting import EnergyCounter
 from homemeter.meter.clock import MeterClock
-from homemeter.meter.reading import ProcessedReading, process
+from homemeter.meter.reading import ProcessedReading, process, process_remote
 from homemeter.meter.snapshot import ChannelReading, EnergyTotals, MeterSnapshot, RoleAggregate
-from homemeter.meter.source import SampleSource
+from homemeter.meter.source import PolledSource, SampleSource
 from homemeter.meter.view import EnergyListener
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class Meter:
     ) -> None:
         check_channel_set(channels, len(channels))
         self._source = source
+        # Remote meters are taken from (every channel, every window), not sampled: see `_take`.
+        self._polled = source if isinstance(source, PolledSource) else None
         self._clock = clock
         self._configs = list(channels)
         n = len(channels)
@@ -72,7 +74,7 @@ class Meter:
         self._seq = 0
         self._changed = asyncio.Event()
         self._energy_listeners: list[EnergyListener] = []
-        self._mux_channel = self._pick_mux_channel()
+        self._mux_channel = self._pick_mux_channel() if self._polled is None else None
         self.latest = self._build_snapshot(self._started)
 
     # ----------------------------------------------------------------- reading
@@ -95,6 +97,10 @@ class Meter:
     def step(self, at: float) -> None:
         """Process the line-cycle window that ends at `at` (epoch seconds on the meter clock)."""
         self._source.advance(at)
+        if self._polled is not None:
+            for index in range(len(self._configs)):
+                self._take(self._polled, index, at)
+            return
         if self._window_index % 2 == 0:
             mux = self._mux_channel
             if mux is not None and self._configs[mux].active:
@@ -122,6 +128,32 @@ class Meter:
         self._read_at_ms[index] = int(at * 1000)
         if index == 0:
             self._voltage = measurement.voltage
+            self._update_frequency(at)
+
+    def _take(self, source: PolledSource, index: int, at: float) -> None:
+        """A remote meter's newest reading, taken for every channel so nothing piles up unseen."""
+        try:
+            got = source.take(index)
+        except SourceUnavailable:
+            # No values (never zeros that read as "nothing consumed"); its meter keeps counting, so
+            # the energy of the gap arrives with the first reading after it.
+            self._values[index] = None
+            self._read_at_ms[index] = None
+            return
+        cfg = self._configs[index]
+        if got is None or not cfg.active:
+            return
+        reading = process_remote(got.measurement, got.power_factor, cfg)
+        if reading is None:
+            self.failures += 1
+            return
+        self.readings += 1
+        self._energy[index].credit(got.energy, swap=cfg.reverse)
+        self._last_read[index] = at
+        self._values[index] = reading
+        self._read_at_ms[index] = int(at * 1000)
+        if index == 0:
+            self._voltage = got.measurement.voltage
             self._update_frequency(at)
 
     def _update_frequency(self, at: float) -> None:

@@ -1,8 +1,13 @@
-"""The seam between the meter and whatever produces measurements (simulator or ADE7953).
+"""The seam between the meter and whatever produces measurements (simulator, ADE7953, remote meters).
 
 A source answers "what did channel k measure over the window that just ended"; everything the device
 does to a raw measurement (sign rules, clamps, no-load zeroing, energy) happens in the meter, so both
 sources go through the same pipeline.
+
+A remote meter (an EnergyMe-Home device, a Modbus meter) is a meter of its own: it is polled on its
+own cadence, its values are final and it counts energy itself. It is a `PolledSource`: the meter takes
+its newest reading each window instead of sampling, and credits the energy the remote meter counted
+(`RemoteReading.energy`) instead of integrating power, so its totals follow the remote counters.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from homemeter.config.app import AppConfig
 from homemeter.config.channel import ChannelConfig
+from homemeter.meter.snapshot import EnergyTotals
 
 
 class Measurement(NamedTuple):
@@ -56,6 +62,31 @@ class SampleSource(Protocol):
 
     def grid_frequency(self, at: float) -> float:
         """Line frequency in Hz at time `at`."""
+
+
+class RemoteReading(NamedTuple):
+    """A remote meter's newest values of one channel and the energy it counted since the last take.
+
+    Values are as the remote meter reports them (its own orientation); the meter applies only the
+    channel's `reverse` and role rules. `energy` is never negative: counter resets and jumps are
+    handled by the source (a remote meter's reset must never lower homemeter's totals).
+    """
+
+    measurement: Measurement
+    power_factor: float | None  # the remote meter's PF (its sign is normalised); None: P/S
+    energy: EnergyTotals  # Wh, VArh, VAh counted since the previous take, each >= 0
+
+
+@runtime_checkable
+class PolledSource(Protocol):
+    """A source whose channels are other meters, polled on their own cadence (not per window)."""
+
+    def take(self, channel: int) -> RemoteReading | None:
+        """The newest reading since the last take (None: nothing new, keep the last values).
+
+        Raises `SourceUnavailable` while the channel has no value (its meter unreachable, or not
+        reporting that channel): the meter then shows no values for it, never zeros.
+        """
 
 
 # Optional capabilities of hardware sources (evcc style: one small protocol each; app.py and the
