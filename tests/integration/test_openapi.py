@@ -66,10 +66,13 @@ def test_live_service_conforms_to_its_schema(service: RunningService) -> None:
 
 
 def conforms(operation: Any, documented: set[str], service: RunningService) -> None:
-    """Up to 15 generated requests against one operation: no 5xx, responses match the schema."""
+    """Up to 8 generated requests against one operation: no 5xx, responses match the schema.
+
+    8 keeps `make test` under its 10 minutes; `make fuzz` runs every operation far longer.
+    """
     auth = HTTPDigestAuth("admin", PASSWORD)
 
-    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(case=operation.as_strategy())
     def check(case: Any) -> None:
         response = case.call(base_url=service.url, session=service.session, auth=auth, timeout=10)

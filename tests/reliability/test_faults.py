@@ -1,4 +1,4 @@
-"""Short versions of `make soak`'s faults: 5 kill -9 cycles, disk full, read-only, corrupt config."""
+"""Short versions of `make soak`'s faults: 3 kill -9 cycles, disk full, read-only, corrupt config."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _run(rows: list[Row]) -> None:
 
 
 def test_kill9_loses_at_most_the_save_interval(tmp_path: Path) -> None:
-    _run(faults.kill9_cycles(tmp_path, cycles=5))
+    _run(faults.kill9_cycles(tmp_path, cycles=3))
 
 
 def test_disk_full_is_reported_and_survived(tmp_path: Path) -> None:
