@@ -9,14 +9,17 @@ file in its temp directory (meta, data and WAL there too), binds HTTP and the RP
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.loopback import free_port
 
@@ -148,3 +151,15 @@ class Influxd:
             for k, v in doc.items()
             if isinstance(v, dict) and v.get("name") == "httpd"
         )
+
+
+@contextlib.contextmanager
+def running_influxd(directory: Path) -> Iterator[Influxd]:
+    """A started influxd, stopped on exit; a missing binary fails the test with the set-up hint."""
+    if not available():
+        pytest.fail(SETUP_HINT)
+    server = Influxd(directory).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -25,7 +25,7 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from tests.e2e.conftest import PASSWORD, Service
-from tests.influxd import SETUP_HINT, Influxd, available
+from tests.influxd import Influxd, running_influxd
 from tests.loopback import free_port, wait_until
 
 API = "/api/v1"
@@ -34,13 +34,8 @@ Q = 'SELECT * FROM "meter" GROUP BY *'
 
 @pytest.fixture
 def influxd(tmp_path: Path) -> Iterator[Influxd]:
-    if not available():
-        pytest.fail(SETUP_HINT)
-    server = Influxd(tmp_path / "influxd").start()
-    try:
+    with running_influxd(tmp_path / "influxd") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def influx_status(svc: Service) -> dict[str, Any]:

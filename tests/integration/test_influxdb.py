@@ -22,7 +22,7 @@ from homemeter.integrations.influxdb import writer as writer_module
 from homemeter.integrations.influxdb.line_protocol import escape_key, escape_measurement, string_field
 from homemeter.meter.quantities import QUANTITIES
 from homemeter.meter.snapshot import ChannelReading, round_half_away
-from tests.influxd import SETUP_HINT, Influxd, available
+from tests.influxd import Influxd, running_influxd
 from tests.integration.conftest import RunningService, start_service, wait_until
 
 API = "/api/v1"
@@ -37,13 +37,8 @@ MEASUREMENT = "home meter,v1"
 
 @pytest.fixture
 def influxd(tmp_path: Path) -> Iterator[Influxd]:
-    if not available():
-        pytest.fail(SETUP_HINT)
-    server = Influxd(tmp_path / "influxd").start()
-    try:
+    with running_influxd(tmp_path / "influxd") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
