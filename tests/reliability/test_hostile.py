@@ -10,18 +10,15 @@ import pytest
 
 from tests.reliability import hostile
 from tests.reliability.report import assert_held
-from tests.reliability.service import Homemeter, write_config
+from tests.reliability.service import Homemeter, running, write_config
 
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homemeter]:
     data = tmp_path_factory.mktemp("hostile") / "data"
     write_config(data)
-    service = Homemeter(data).start()
-    try:
+    with running(data) as service:
         yield service
-    finally:
-        service.close()
 
 
 def test_idle_modbus_connections_are_closed(svc: Homemeter) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.service import Homemeter, write_config
+from tests.reliability.service import Homemeter, running, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = (
@@ -36,11 +36,8 @@ SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_]\w*="([^"\\\n]|\\.)*
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homemeter]:
     data = tmp_path_factory.mktemp("labels") / "data"
     write_config(data)
-    service = Homemeter(data).start()
-    try:
+    with running(data) as service:
         yield service
-    finally:
-        service.close()
 
 
 def _put_label(svc: Homemeter, index: int, label: str, group: str) -> int:

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from homemeter.api.web import STATIC_DIR
-from tests.reliability.service import Homemeter, write_config
+from tests.reliability.service import Homemeter, running, write_config
 
 SECRETS = {
     "mqtt": "mqtt-secret-Pa55word",
@@ -57,12 +57,9 @@ UNIT = Path(__file__).resolve().parents[2] / "packaging" / "homemeter.service"
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homemeter]:
     data = tmp_path_factory.mktemp("security") / "data"
     write_config(data)
-    service = Homemeter(data).start()
-    try:
+    with running(data) as service:
         _store_secrets(service)
         yield service
-    finally:
-        service.close()
 
 
 def _store_secrets(svc: Homemeter) -> None:
