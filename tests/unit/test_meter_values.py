@@ -9,10 +9,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Scope
+from starlette.types import ASGIApp, Message, Scope, Send
 
-from homemeter.api.meter_values import FastRoute
-from homemeter.api.responses import JSONBytes
+from homemeter.api.meter_values import FastRoute, Gate
+from homemeter.api.responses import JSONBytes, error_response
+from homemeter.api.services import RequestStats
 from homemeter.meter.payloads import SnapshotBytes, meter_values
 from homemeter.meter.snapshot import MeterSnapshot
 from tests.unit.sources import ConstantSource
@@ -39,7 +40,11 @@ def test_serialized_once_per_snapshot() -> None:
     assert len(renders) == 2
 
 
-def _apps() -> tuple[FastRoute, list[str]]:
+async def _admit(scope: Scope, send: Send) -> bool:
+    return True
+
+
+def _apps(gate: Gate = _admit) -> tuple[FastRoute, list[str]]:
     """FastRoute in front of a router whose meter-values handler records that it ran."""
     meter = make_meter(ConstantSource(power={0: 100.0, 1: 50.0, 2: 25.0}))
     meter.simulate(5.0)
@@ -51,7 +56,7 @@ def _apps() -> tuple[FastRoute, list[str]]:
         return JSONBytes(cache.get())
 
     router = Starlette(routes=[Route(PATH, handler, methods=["GET"])])
-    return FastRoute(router, PATH, cache), routed
+    return FastRoute(router, PATH, cache, gate, RequestStats()), routed
 
 
 @dataclass
@@ -104,3 +109,24 @@ async def test_other_methods_and_paths_reach_the_router() -> None:
     assert (await call(fast, PATH, "POST")).status == 405
     assert (await call(fast, PATH + "/")).status in (307, 404)
     assert routed == [""]  # only the HEAD reached the handler
+
+
+async def test_gate_refusal_is_answered_and_counted_as_an_error() -> None:
+    """A refused poll gets the gate's own answer (Digest's 401), never the body; both are counted."""
+
+    async def refuse(scope: Scope, send: Send) -> bool:
+        await error_response(401, "Authentication required")(scope, _no_receive, send)
+        return False
+
+    fast, routed = _apps(refuse)
+    refused = await call(fast, PATH)
+    assert refused.status == 401 and b"voltage" not in refused.body
+    assert (fast.stats.requests, fast.stats.errors) == (0, 1)
+    admitted, _ = _apps()
+    assert (await call(admitted, PATH)).status == 200
+    assert (admitted.stats.requests, admitted.stats.errors) == (1, 0)
+    assert routed == []
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.request", "body": b""}

@@ -147,17 +147,16 @@ def build_app(svc: Services) -> ASGIApp:
     )
     exempt = _public(table)
     limiter = FailureLimiter()
-    # The meter-values poll skips the router (see FastRoute for why and the benchmark figure).
-    fast = FastRoute(app, f"{API}/ade7953/meter-values", svc.meter_values)
     # /metrics may have its own authentication (bearer, Basic, none): only it may skip Digest.
-    scrape = MetricsRoute(fast, Exposition(svc), lambda: svc.config.current.metrics, limiter)
+    scrape = MetricsRoute(app, Exposition(svc), lambda: svc.config.current.metrics, limiter)
     guarded = DigestAuthMiddleware(
         scrape,
         credentials=svc.credentials,
         exempt=lambda scope: exempt(scope) or scrape.bypasses_digest(scope),
         limiter=limiter,
     )
-    return RequestCounter(guarded, svc.stats, exempt)
-
+    counted = RequestCounter(guarded, svc.stats, exempt)
+    # The meter-values poll skips the stack and the router (see FastRoute for why), same gate.
+    return FastRoute(counted, f"{API}/ade7953/meter-values", svc.meter_values, guarded.admit, svc.stats)
 
 __all__ = ["API", "build_app"]

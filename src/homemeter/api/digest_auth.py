@@ -324,26 +324,31 @@ class DigestAuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if (kind != "http" and kind != "websocket") or self.exempt(scope):
+        if (kind != "http" and kind != "websocket") or self.exempt(scope) or await self.admit(scope, send):
             await self.app(scope, receive, send)
-            return
+
+    async def admit(self, scope: Scope, send: Send) -> bool:
+        """True with `scope["user"]` set, or False once the 401 or 429 has been sent.
+
+        Also the gate of routes served in front of this middleware (the meter-values fast path).
+        """
         client = scope.get("client")
         address: str = client[0] if client else ""
         wait = self.limiter.retry_after(address)
         if wait:
             await self.on_error(scope, send, None, wait)
-            return
+            return False
         result = self.backend.authenticate(scope)
         if isinstance(result, str):
             self.limiter.record_success(address)
             scope["user"] = result
-            await self.app(scope, receive, send)
-            return
+            return True
         if result.is_failure:
             # The reason only: never the header, which holds a password-equivalent response.
             log.debug("failed login from %s: %s", address, result.value)
             self.limiter.record_failure(address)
         await self.on_error(scope, send, result, 0)
+        return False
 
     async def on_error(self, scope: Scope, send: Send, refusal: Refusal | None, retry_after: int) -> None:
         """Send the refusal: 429 while blocked (`refusal` None), else 401 with a challenge."""
