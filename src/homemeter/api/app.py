@@ -159,4 +159,5 @@ def build_app(svc: Services) -> ASGIApp:
     # The meter-values poll skips the stack and the router (see FastRoute for why), same gate.
     return FastRoute(counted, f"{API}/ade7953/meter-values", svc.meter_values, guarded.admit, svc.stats)
 
+
 __all__ = ["API", "build_app"]

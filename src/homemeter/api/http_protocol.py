@@ -39,8 +39,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.head_since = self.loop.time()  # a connection that sends nothing at all
-        if self.server_state not in _sweeps:
-            _sweeps[self.server_state] = self.loop.call_later(SWEEP_INTERVAL, _sweep, self.loop, self.server_state)
+        state = self.server_state
+        if state not in _sweeps:
+            _sweeps[state] = self.loop.call_later(SWEEP_INTERVAL, _sweep, self.loop, state)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
