@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from homemeter.config.channel import ChannelConfig
 from homemeter.config.roles import Phase, Role
 from homemeter.config.settings import Settings
 from homemeter.meter.snapshot import ChannelReading, EnergyTotals, MeterSnapshot
-from homemeter.meter.view import EnergyListener
+from homemeter.meter.view import EnergyListener, LatestStream
 from homemeter.store.energy_store import EnergyStore
 from homemeter.system.issues import IssueRegistry
 
@@ -28,24 +27,18 @@ class FakeMeter:
     """`MeterView` whose snapshots the test publishes with `publish(t, channels)`."""
 
     def __init__(self, t: float, channels: Sequence[ChannelReading]) -> None:
-        self.latest = MeterSnapshot(1, t, 0, 230.0, 50.0, tuple(channels), ())
-        self._changed = asyncio.Event()
+        self._stream = LatestStream(MeterSnapshot(1, t, 0, 230.0, 50.0, tuple(channels), ()))
+
+    @property
+    def latest(self) -> MeterSnapshot:
+        return self._stream.latest
 
     def publish(self, t: float, channels: Sequence[ChannelReading]) -> MeterSnapshot:
-        self.latest = MeterSnapshot(self.latest.seq + 1, t, 0, 230.0, 50.0, tuple(channels), ())
-        self._changed.set()
-        self._changed = asyncio.Event()
-        return self.latest
+        seq = self.latest.seq + 1
+        return self._stream.publish(MeterSnapshot(seq, t, 0, 230.0, 50.0, tuple(channels), ()))
 
-    async def snapshots(self) -> AsyncIterator[MeterSnapshot]:
-        seq = 0
-        while True:
-            snap = self.latest
-            if snap.seq == seq:
-                await self._changed.wait()
-                continue
-            seq = snap.seq
-            yield snap
+    def snapshots(self) -> AsyncIterator[MeterSnapshot]:
+        return self._stream.snapshots()
 
     def on_energy_change(self, listener: EnergyListener) -> None:
         """Commands do not exist here: the test publishes the changed counters itself."""

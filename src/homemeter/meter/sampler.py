@@ -20,7 +20,7 @@ from homemeter.meter.clock import MeterClock
 from homemeter.meter.reading import ProcessedReading, process, process_remote
 from homemeter.meter.snapshot import ChannelReading, EnergyTotals, MeterSnapshot, RoleAggregate
 from homemeter.meter.source import PolledSource, SampleSource
-from homemeter.meter.view import EnergyListener
+from homemeter.meter.view import EnergyListener, LatestStream
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,9 @@ class Meter:
         self.late_windows = 0
         self.skipped_windows = 0
         self._seq = 0
-        self._changed = asyncio.Event()
         self._energy_listeners: list[EnergyListener] = []
         self._mux_channel = self._pick_mux_channel() if self._polled is None else None
-        self.latest = self._build_snapshot(self._started)
+        self._stream = LatestStream(self._build_snapshot(self._started))
 
     # ----------------------------------------------------------------- reading
     @property
@@ -239,23 +238,17 @@ class Meter:
         """Meter time: the end of the last processed window (the clock may run ahead of it)."""
         return self._next_window - self._window_s
 
+    @property
+    def latest(self) -> MeterSnapshot:
+        return self._stream.latest
+
     def publish(self, at: float | None = None) -> MeterSnapshot:
         """Build a new snapshot now and wake every consumer waiting in `snapshots()`."""
-        self.latest = self._build_snapshot(self._now() if at is None else at)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-        return self.latest
+        return self._stream.publish(self._build_snapshot(self._now() if at is None else at))
 
-    async def snapshots(self) -> AsyncIterator[MeterSnapshot]:
+    def snapshots(self) -> AsyncIterator[MeterSnapshot]:
         """Latest-only stream: a slow consumer skips snapshots, it never stalls sampling."""
-        seq = 0
-        while True:
-            snap = self.latest
-            if snap.seq == seq:
-                await self._changed.wait()
-                continue
-            seq = snap.seq
-            yield snap
+        return self._stream.snapshots()
 
     async def run(self) -> None:
         """Sample in (simulated) real time until cancelled."""

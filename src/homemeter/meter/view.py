@@ -7,6 +7,7 @@ snapshots and never holds the meter back. The API additionally gets a `MeterCont
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
@@ -31,6 +32,34 @@ class MeterView(Protocol):
     def on_energy_change(self, listener: EnergyListener) -> None:
         """`listener` is awaited after a command changed energy totals (role change, reset, restore)."""
         ...
+
+
+class LatestStream:
+    """The latest-only stream behind `MeterView`: the newest snapshot and a wake-up for waiters.
+
+    Publishing replaces the snapshot and wakes every waiting iterator once; nothing is queued, so a
+    slow consumer reads the newest snapshot when it next looks.
+    """
+
+    def __init__(self, first: MeterSnapshot) -> None:
+        self.latest = first
+        self._changed = asyncio.Event()
+
+    def publish(self, snapshot: MeterSnapshot) -> MeterSnapshot:
+        self.latest = snapshot
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        return snapshot
+
+    async def snapshots(self) -> AsyncIterator[MeterSnapshot]:
+        seq = 0
+        while True:
+            snap = self.latest
+            if snap.seq == seq:
+                await self._changed.wait()
+                continue
+            seq = snap.seq
+            yield snap
 
 
 class MeterControl(Protocol):
