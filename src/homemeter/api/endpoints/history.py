@@ -18,7 +18,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homemeter.api.responses import ApiError, JSONBytes, read_json, require_fields, success, validate
+from homemeter.api.endpoints.settings import ConfigSection, config_endpoints
+from homemeter.api.responses import ApiError, JSONBytes
 from homemeter.api.routing import Endpoint, Query
 from homemeter.api.services import Services
 from homemeter.config.history import HistoryConfig
@@ -33,6 +34,10 @@ from homemeter.store.history_query import (
 )
 
 TAG = "History"
+SETTINGS = ConfigSection(
+    "history", "/history", "History", "history archive", HistoryConfig, 256, TAG,
+    applies="retentionYears: hours older than that are deleted (at once, then daily).",
+)  # fmt: skip
 MIN_YEAR, MAX_YEAR = 1970, 2200  # outside, timestamps stop being meaningful for a meter
 
 
@@ -215,15 +220,6 @@ def endpoints(svc: Services) -> list[Endpoint]:
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         return Response(_csv(result), media_type="text/csv", headers=headers)
 
-    async def get_config(request: Request) -> Response:
-        return JSONBytes(svc.config.current.history.model_dump(mode="json"))
-
-    async def put_config(request: Request) -> Response:
-        doc = await read_json(request, 256)
-        require_fields(doc, HistoryConfig)
-        await svc.config.update(history=validate(HistoryConfig, doc))
-        return success("History configuration updated successfully")
-
     E = Endpoint
     return [
         E(
@@ -253,15 +249,5 @@ def endpoints(svc: Services) -> list[Endpoint]:
             description="Columns start,end,series,label,imported_wh,exported_wh; one row per bucket "
             "and series inside the archived history.",
         ),
-        E("GET", "/history/config", get_config, "History archive settings", TAG, response=HistoryConfig),
-        E(
-            "PUT",
-            "/history/config",
-            put_config,
-            "Replace the history archive settings",
-            TAG,
-            body=HistoryConfig,
-            errors=(400, 413),
-            description="retentionYears: hours older than that are deleted (at once, then daily).",
-        ),
+        *config_endpoints(svc, SETTINGS),
     ]

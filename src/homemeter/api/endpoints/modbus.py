@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from functools import cache
-from typing import Any
 
 import orjson
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from homemeter.api.responses import ApiError, JSONBytes, merge, read_json, require_fields, success, validate
+from homemeter.api.endpoints.settings import ConfigSection, config_endpoints
+from homemeter.api.responses import JSONBytes
 from homemeter.api.routing import Endpoint
 from homemeter.api.services import Services
 from homemeter.config.modbus import ModbusConfig
@@ -26,6 +26,13 @@ from homemeter.integrations.modbus.server import ModbusStatus
 TAG = "Modbus"
 BODY_LIMIT = 256  # five short fields; the device has no such endpoint to copy a limit from
 CSV_NAME = "homemeter-modbus-registers.csv"
+SETTINGS = ConfigSection(
+    "modbus", "/modbus", "Modbus", "Modbus server", ModbusConfig, BODY_LIMIT, TAG,
+    applies="Applied live: a new port or address restarts the server. If it cannot be bound: 409, "
+    "and the previous server and settings stay. --bind and --modbus-port override the stored "
+    "settings at start until the field is changed here; GET /modbus/status shows the address in use.",
+    errors=(400, 409, 413),
+)  # fmt: skip
 
 
 class RegisterRow(BaseModel):
@@ -67,11 +74,6 @@ def _status(svc: Services) -> ModbusStatus:
     )
 
 
-async def _apply(svc: Services, new: ModbusConfig) -> None:
-    """Applied live, then stored; a port that cannot be bound changes neither (409)."""
-    await svc.config.update(modbus=new)
-
-
 def endpoints(svc: Services) -> list[Endpoint]:
     async def get_map(request: Request) -> Response:
         return JSONBytes(_map_json(svc.channel_count))
@@ -82,23 +84,6 @@ def endpoints(svc: Services) -> list[Endpoint]:
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{CSV_NAME}"'},
         )
-
-    async def get_config(request: Request) -> Response:
-        return JSONBytes(svc.config.current.modbus.model_dump(mode="json"))
-
-    async def put_config(request: Request) -> Response:
-        doc = await read_json(request, BODY_LIMIT)
-        require_fields(doc, ModbusConfig)
-        await _apply(svc, validate(ModbusConfig, doc))
-        return success("Modbus configuration updated successfully")
-
-    async def patch_config(request: Request) -> Response:
-        doc = await read_json(request, BODY_LIMIT)
-        if not isinstance(doc, dict) or not doc:
-            raise ApiError(400, "body: expected a JSON object with at least one field to change")
-        current: dict[str, Any] = svc.config.current.modbus.model_dump(mode="json")
-        await _apply(svc, validate(ModbusConfig, merge(current, doc)))
-        return success("Modbus configuration updated successfully")
 
     async def get_status(request: Request) -> Response:
         return JSONBytes(asdict(_status(svc)))
@@ -123,37 +108,7 @@ def endpoints(svc: Services) -> list[Endpoint]:
             TAG,
             media_type="text/csv",
         ),
-        E(
-            "GET",
-            "/modbus/config",
-            get_config,
-            "Modbus server settings",
-            TAG,
-            response=ModbusConfig,
-            description="The stored settings; GET /modbus/status shows the address in use.",
-        ),
-        E(
-            "PUT",
-            "/modbus/config",
-            put_config,
-            "Replace the Modbus server settings",
-            TAG,
-            body=ModbusConfig,
-            errors=(400, 409, 413),
-            description="Applied live: a new port or address restarts the server. If it cannot be "
-            "bound: 409, and the previous server and settings stay. These are the stored settings; "
-            "--bind and --modbus-port override them at start until the field is changed here.",
-        ),
-        E(
-            "PATCH",
-            "/modbus/config",
-            patch_config,
-            "Change some Modbus server settings",
-            TAG,
-            body=dict[str, Any],
-            errors=(400, 409, 413),
-            description="As PUT, for the fields given.",
-        ),
+        *config_endpoints(svc, SETTINGS),
         E(
             "GET",
             "/modbus/status",
