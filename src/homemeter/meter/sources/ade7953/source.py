@@ -497,13 +497,16 @@ class Ade7953Source:
 
     # ----------------------------------------------------------------- health and raw access
     def health(self) -> SourceHealth:
-        counters = self.counters + self._chip.counters
+        # dict() of a Counter is one C-level copy: safe while the sampling thread adds keys.
+        counters = dict.fromkeys(INTERRUPT_COUNTERS, 0) | dict(self.counters)
+        for key, value in dict(self._chip.counters).items():
+            counters[key] = counters.get(key, 0) + value
         counters["frames"] = self._chip.frames
         return SourceHealth(
             state=self._state,
             ok=self._state == "running",
             last_error=self._error,
-            counters=MappingProxyType(dict(counters)),
+            counters=MappingProxyType(counters),
             details=MappingProxyType(
                 {
                     "device": self._chip.where,
