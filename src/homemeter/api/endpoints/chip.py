@@ -43,6 +43,7 @@ class ArmWaveform(BaseModel):
 class WaveformStatus(BaseModel):
     state: str = Field(description="idle, armed, capturing, complete or error")
     channel: int = Field(description="255: none")
+    error: str | None = Field(None, description="homemeter: why, in state error only")
 
 
 class WaveformData(BaseModel):
@@ -75,7 +76,7 @@ class CalibrationRequest(BaseModel):
         allow_inf_nan=False,
         description=">= 0.99: gain step (a resistive load); below: phase step (lagging, 0.5 is best)",
     )
-    samples: int = Field(5, strict=True, ge=1, le=50, description="readings averaged")
+    samples: int = Field(5, strict=True, ge=1, le=20, description="readings averaged")
 
     @model_validator(mode="after")
     def _one_of_current_or_power(self) -> CalibrationRequest:
