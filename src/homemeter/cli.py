@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--json", action="store_true", help="print a JSON array of the services found")
     _import_commands(sub)
     _simulate_command(sub)
+    _calibrate_command(sub)
     return parser
 
 
@@ -267,6 +268,85 @@ def _simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     simulate.add_argument(
         "--replace", action="store_true", help="discard the history and energy totals already there"
     )
+
+
+def _calibrate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cal = add_command(
+        sub,
+        "calibrate",
+        "calibrate a channel of the running service against a reference load",
+        "Put a steady load on one channel, read its true voltage and current (or active power) on a "
+        "reference meter, and give them here: the running service averages its next readings of "
+        "that channel, computes the ADE7953 gain corrections (power factor >= 0.99, a resistive "
+        "load such as a kettle or heater) or the phase correction (a lagging power factor, 0.5 is "
+        "best; do the gain step first), stores them in its calibration (ade7953/config) and "
+        "writes them to the chip at once. It talks to the service over its REST API "
+        "(POST /api/v1/ade7953/calibrate, HTTP Digest), because the correction needs live "
+        "readings and the service owns the configuration; the password comes from "
+        "HOMEMETER_ADMIN_PASSWORD or is asked for. Channel 0 has its own registers; every other "
+        "channel shares those of current channel B.",
+    )
+    port = _env("HTTP_PORT", "80")
+    cal.add_argument(
+        "--url",
+        default=f"http://127.0.0.1:{port}",
+        help="the running service (default: %(default)s, from HOMEMETER_HTTP_PORT)",
+    )
+    cal.add_argument("--user", default="admin", help="API user (default: %(default)s)")
+    cal.add_argument("--channel", type=int, required=True, help="channel index carrying the load")
+    cal.add_argument("--voltage", type=float, required=True, help="true voltage, V RMS")
+    load = cal.add_mutually_exclusive_group(required=True)
+    load.add_argument("--current", type=float, help="true current, A RMS")
+    load.add_argument("--power", type=float, help="true active power, W (instead of --current)")
+    cal.add_argument(
+        "--power-factor",
+        type=float,
+        default=1.0,
+        help="true power factor: >= 0.99 corrects the gains, lower (lagging) the phase (default: 1)",
+    )
+    cal.add_argument("--samples", type=int, default=5, help="readings to average (default: %(default)s)")
+
+
+def _calibrate(args: argparse.Namespace) -> None:
+    import httpx
+    from rich.console import Console
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    url = args.url if "://" in args.url else f"http://{args.url}"
+    password = os.environ.get("HOMEMETER_ADMIN_PASSWORD") or getpass.getpass(
+        f"password of {args.user} on {url}: "
+    )
+    body: dict[str, Any] = {
+        "channelIndex": args.channel,
+        "voltage": args.voltage,
+        "powerFactor": args.power_factor,
+        "samples": args.samples,
+    }
+    body["current" if args.current is not None else "activePower"] = (
+        args.current if args.current is not None else args.power
+    )
+    console = Console()
+    try:
+        with console.status(f"measuring channel {args.channel} ({args.samples} readings)"):
+            answer = httpx.post(
+                f"{url.rstrip('/')}/api/v1/ade7953/calibrate",
+                json=body,
+                auth=httpx.DigestAuth(args.user, password),
+                timeout=30.0 + 16.0 * max(args.samples, 1),
+            )
+    except httpx.HTTPError as err:
+        raise ConfigError(f"cannot reach the service at {url}: {err}") from err
+    result = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+    if answer.status_code != 200:
+        raise ConfigError(f"calibration refused ({answer.status_code}): {result.get('error', answer.text)}")
+    measured, errors = result["measured"], result["errorPercent"]
+    print(f"{result['message']}; before the correction the channel read:")
+    for name, unit in (("voltage", "V"), ("current", "A"), ("activePower", "W")):
+        print(f"  {name:<12} {measured[name]:10.3f} {unit:<2} ({errors[name]:+.2f} %)")
+    for name, value in result["calibration"].items():
+        print(f"  {name:<12} {result['previous'][name]} -> {value}")
+    if not result["calibration"]:
+        print("  nothing to change: the readings match the reference")
 
 
 def _days(value: str) -> float:
@@ -585,6 +665,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "import-device-backup": _import_device_backup,
     "import-device": _import_device,
     "simulate": _simulate,
+    "calibrate": _calibrate,
 }
 
 

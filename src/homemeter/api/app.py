@@ -21,6 +21,7 @@ from homemeter.api.digest_auth import DigestAuthMiddleware, FailureLimiter
 from homemeter.api.endpoints import (
     auth,
     backup,
+    chip,
     files,
     hardware,
     history,
@@ -47,6 +48,7 @@ from homemeter.errors import ConfigRejected, StoreError
 AREAS: tuple[Callable[[Services], list[Endpoint]], ...] = (
     system.endpoints,
     meter.endpoints,
+    chip.endpoints,
     live.endpoints,
     integrations.endpoints,
     modbus.endpoints,

@@ -3,8 +3,9 @@
 The meter reads the chip; this component does everything else a user sees of it. It hands each
 configuration change to the source (calibration registers, CT specifications, sample time; the chip
 is written from the sampling thread), turns the source's health into a component status
-(`GET /system/components`) and issues (`GET /system/issues`), gives the API raw register access, and
-releases the SPI device and GPIO lines at stop. With the simulator it is simply disabled.
+(`GET /system/components`) and issues (`GET /system/issues`), gives the API raw register access and
+waveform capture, and releases the SPI device and GPIO lines at stop. With the simulator it is
+disabled; its waveform captures are synthetic (sines from the latest reading).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from homemeter.component import Component, Context, State
 from homemeter.config.app import AppConfig
 from homemeter.meter.source import ConfigurableSource, MonitoredSource, RegisterAccess, SourceHealth
+from homemeter.meter.sources.simulator import HouseholdSimulator
+from homemeter.meter.waveform import SyntheticWaveforms, WaveformSource
 from homemeter.system.issues import Severity
 
 POLL_S = 1.0  # health is a few attribute reads: cheap enough every second
@@ -38,6 +41,12 @@ class Ade7953Status(Component):
         self._configurable = source if isinstance(source, ConfigurableSource) else None
         #: Raw register access for `GET/PUT /ade7953/register`; None without a chip.
         self.registers = source if isinstance(source, RegisterAccess) else None
+        #: Waveform capture for `ade7953/waveform/*`; None for remote meters (nothing to sample).
+        self.waveforms: WaveformSource | None = None
+        if isinstance(source, WaveformSource):
+            self.waveforms = source
+        elif isinstance(source, HouseholdSimulator):
+            self.waveforms = SyntheticWaveforms(lambda: ctx.meter.latest)
         self._health: SourceHealth | None = None
         self._resets = 0
 

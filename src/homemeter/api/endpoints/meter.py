@@ -1,4 +1,4 @@
-"""`/ade7953/*`: channels, meter values, energy, sample time (and honest answers for chip-only calls)."""
+"""`/ade7953/*`: channels, meter values, energy, sample time, raw registers (waveforms: chip.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from starlette.responses import Response
 from homemeter.api.responses import (
     ApiError,
     JSONBytes,
-    error_response,
     merge,
     read_json,
     require_fields,
@@ -117,11 +116,6 @@ EnergyValues: type[BaseModel] = create_model(
     __config__=ConfigDict(extra="ignore"),
     **_ENERGY_FIELDS,
 )
-
-
-class WaveformStatus(BaseModel):
-    state: str
-    channel: int
 
 
 INDEX = Query("index", {"type": "integer", "minimum": 0, "maximum": 16}, "channel index")
@@ -243,9 +237,6 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         await svc.control.set_energy(values["channel"], totals)
         return success("ADE7953 energy values updated successfully")
 
-    async def not_on_linux(request: Request) -> Response:
-        return error_response(501, "Raw ADE7953 access is not available on this meter source")
-
     def registers() -> RegisterAccess:
         """The chip's raw registers; 501 when the source has no chip (the simulator)."""
         status = svc.components.get(Ade7953Status.name)
@@ -278,12 +269,6 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         except SourceUnavailable as err:
             raise ApiError(503, f"ADE7953 register write failed: {err}") from err
         return success("ADE7953 register written successfully")
-
-    async def waveform_status(request: Request) -> Response:
-        return JSONBytes({"state": "idle", "channel": 255})
-
-    async def waveform_data(request: Request) -> Response:
-        return Response(status_code=204)
 
     E = Endpoint
     return [
@@ -414,29 +399,5 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
             body=RegisterWrite,
             errors=(400, 413, 501, 503),
             description="The ADE7953 sources write the chip (verified); the simulator answers 501.",
-        ),
-        E(
-            "POST",
-            "/ade7953/waveform/arm",
-            not_on_linux,
-            "Waveform capture (not available)",
-            TAG,
-            errors=(501,),
-        ),
-        E(
-            "GET",
-            "/ade7953/waveform/status",
-            waveform_status,
-            "Waveform capture state",
-            TAG,
-            response=WaveformStatus,
-        ),
-        E(
-            "GET",
-            "/ade7953/waveform/data",
-            waveform_data,
-            "Waveform data (never ready)",
-            TAG,
-            errors=(204,),
         ),
     ]

@@ -42,13 +42,18 @@ class Health(BaseModel):
 
 
 class Ade7953Stats(BaseModel):
+    """The device's fields, counted by the ADE7953 driver (0 on other sources), plus per cause."""
+
     totalInterrupts: int
     totalHandledInterrupts: int
-    zxInterrupts: int
+    zxInterrupts: int = Field(description="0: the zero-crossing interrupt is not enabled (PERIOD is read)")
     servicePasses: int
     unhandledInterrupts: int
     readingCount: int
     readingCountFailure: int
+    cycEndInterrupts: int = Field(description="homemeter: line-cycle windows ended")
+    resetInterrupts: int = Field(description="homemeter: the chip reset itself (supply glitch)")
+    crcInterrupts: int = Field(description="homemeter: configuration checksum changes")
 
 
 class MqttStats(BaseModel):
@@ -186,7 +191,8 @@ def endpoints(svc: Services) -> list[Endpoint]:  # noqa: C901 - one closure per 
         return JSONBytes(
             {
                 "ade7953": {
-                    **dict.fromkeys(Ade7953Stats.model_fields, 0),  # no chip interrupts here
+                    # Counted by the ADE7953 driver; the other sources have no chip interrupts: 0.
+                    **{key: _counter(svc, "ade7953", key) for key in Ade7953Stats.model_fields},
                     "readingCount": snap.readings,
                     "readingCountFailure": snap.failures,
                 },

@@ -20,6 +20,9 @@ from homemeter.meter.sources.ade7953.registers import Register
 
 FULL_SCALE_RMS = 9_032_007  # VRMS / IRMS register at a full-scale input (0.5 V peak)
 FULL_SCALE_INPUT = 0.35355  # V RMS at the ADC pins for a full-scale sine
+INSTANT_FULL_SCALE = 6_500_000  # IA/IB/V waveform registers at +-0.5 V (a full-scale peak)
+#: Waveform LSB per RMS LSB: a full-scale sine peaks at INSTANT_FULL_SCALE, its RMS reads FULL_SCALE_RMS.
+INSTANT_PER_RMS_LSB = INSTANT_FULL_SCALE / (FULL_SCALE_RMS * math.sqrt(2.0))
 ENERGY_RATE = 206_900  # energy LSB per second with both inputs at full scale
 PERIOD_CLOCK = 223_750.0  # Hz: PERIOD counts this clock over one line cycle (datasheet Eq. 36)
 UNITY_GAIN = 0x400000

@@ -19,7 +19,8 @@ they are off by the board's error, as on a real board.
 
 Fault injection (`faults`): a stuck bus (MISO held), failing transfers (EIO), corrupted frames
 (a bit flipped on the wire, either way), no mains on the voltage input (no line cycles) and
-`power_glitch()` (the chip resets mid-run).
+`power_glitch()` (the chip resets mid-run). `reference_loads` puts a known steady load on a
+channel in place of the household's, as a calibration bench does.
 
 Modelling choices where the datasheet was not at hand: IRMSOS adds IRMSOS x 2^8 to IRMS squared;
 one PHCAL LSB delays the current by 1.117 us; the CRC interrupt fires on any change of a writable
@@ -43,6 +44,7 @@ from homemeter.meter.sources.ade7953.conversion import (
     ENERGY_RATE,
     FULL_SCALE_INPUT,
     FULL_SCALE_RMS,
+    INSTANT_FULL_SCALE,
     PERIOD_CLOCK,
     PHCAL_SECONDS_PER_LSB,
     UNITY_GAIN,
@@ -58,7 +60,6 @@ CURRENT_ERROR = UNITY_GAIN / 4_300_000
 MAX_GAP_S = 60.0  # a longer jump of the meter's clock restarts the windows instead of replaying them
 FREE_RUN_TICK_S = 0.2  # accumulation step when line-cycle mode is off
 WATT_FULL_SCALE = 4_862_401  # xWATT register at full-scale inputs; xWATTOS counts 1/512 of its LSB
-INSTANT_FULL_SCALE = 6_500_000  # IA/IB/V at +-0.5 V
 _LINE_THETA = {Phase.L1: 0.0, Phase.L2: -120.0, Phase.L3: 120.0, Phase.SPLIT: 0.0}
 _NO_CRC = frozenset({r.UNLOCK.address, r.IRQENA.address, r.IRQENB.address})
 _ECHOES = frozenset(reg.address for reg in r.ECHO_BY_BITS.values()) | {r.LAST_ADD.address, r.LAST_OP.address}
@@ -126,6 +127,8 @@ class EmulatedBoard:
         self._glitch = False
         self.transfers = 0
         self.windows = 0
+        #: Household channel -> a steady load measured instead of the house (a calibration bench).
+        self.reference_loads: dict[int, Measurement] = {}
         self._power_on()
         self._readers = self._build_readers()
 
@@ -143,6 +146,9 @@ class EmulatedBoard:
         self._vrms = 0
         self._period = 0
         self._frequency = 50.0
+        # The line voltage's phase (in cycles) at `_phase_t`: kept continuous when f changes.
+        self._phase_t = self._t if self._t is not None else 0.0
+        self._phase_cycles = 0.0
         self._restart_windows()
 
     def power_glitch(self) -> None:
@@ -323,6 +329,8 @@ class EmulatedBoard:
     def _end_window(self, t: float) -> None:
         house = self._house
         house.advance(t)
+        self._phase_cycles = self._cycles_at(t) % 1.0
+        self._phase_t = t
         self._frequency = f = house.grid_frequency(t)
         self._period = round(PERIOD_CLOCK / f) - 1
         dt = t - self._window_start
@@ -346,7 +354,8 @@ class EmulatedBoard:
     def _measure(self, channel: int | None, t: float) -> Measurement:
         if channel is None or channel >= self._house.channel_count:
             return _ZERO  # an input with no CT
-        return self._house.measure(channel, t)
+        fixed = self.reference_loads.get(channel)
+        return fixed if fixed is not None else self._house.measure(channel, t)
 
     def _side(
         self, side: _Side, x: str, dt: float, inputs: list[tuple[float, int | None, Measurement]]
@@ -420,10 +429,12 @@ class EmulatedBoard:
         reg: Register = getattr(r, name)
         return decode(_stored(reg), self._regs[reg.address])
 
+    def _cycles_at(self, t: float) -> float:
+        return self._phase_cycles + self._frequency * (t - self._phase_t)
+
     def _instantaneous(self, address: int) -> int:
         """A sample of the sine now: what waveform capture polls."""
-        t = self.monotonic()
-        phase = 2.0 * math.pi * self._frequency * t
+        phase = 2.0 * math.pi * self._cycles_at(self.monotonic())
         if address == r.V.address:
             return round(self._vrms / FULL_SCALE_RMS * INSTANT_FULL_SCALE * math.sin(phase))
         side = self.a if address == r.IA.address else self.b

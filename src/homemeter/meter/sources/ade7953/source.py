@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from homemeter.meter.sources.ade7953 import registers as r
 from homemeter.meter.sources.ade7953.bus import Ade7953Error, BusError, Glitch
 from homemeter.meter.sources.ade7953.chip import Chip
 from homemeter.meter.sources.ade7953.conversion import (
+    INSTANT_PER_RMS_LSB,
     BoardProfile,
     ChannelScale,
     angle_degrees,
@@ -45,6 +47,7 @@ from homemeter.meter.sources.ade7953.conversion import (
     line_cycles,
 )
 from homemeter.meter.sources.ade7953.registers import Register
+from homemeter.meter.waveform import CYCLES, MAX_SAMPLES, SAMPLE_RATE_HZ, Waveform, WaveformCapture
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,17 @@ WITNESS_TOLERANCE = 0.5  # |S - S_rms| / S_rms above this: the reading is discar
 WITNESS_FLOOR = 0.001  # x rated current x V: below it the witness is not applied
 ANGLE_NOLOAD = 0.0005  # x rated current: below it an angle-path reading is zero (reference 2.3)
 _THETA = {Phase.L1: 0.0, Phase.L2: -120.0, Phase.L3: 120.0, Phase.SPLIT: 0.0}
+#: The device's `system/statistics` interrupt counters (+ homemeter's per-cause ones), always reported.
+INTERRUPT_COUNTERS = (
+    "totalInterrupts",  # IRQ asserted (or, without the line, a poll found an enabled cause pending)
+    "totalHandledInterrupts",  # a status read that reported a cause the driver acts on
+    "zxInterrupts",  # voltage zero crossings: ZXV is not enabled (PERIOD gives the frequency)
+    "servicePasses",  # RSTIRQSTATA reads by the sampling thread
+    "unhandledInterrupts",  # a status read with no known cause (noise on the line, a lost status)
+    "cycEndInterrupts",  # line-cycle windows ended
+    "resetInterrupts",  # the chip reset itself (not our own RESET pulse)
+    "crcInterrupts",  # configuration checksum changed (ours expected, others rewritten)
+)
 
 
 class ChipReset(BusError):
@@ -132,6 +146,15 @@ class Ade7953Source:
         self._voltage: float | None = None
         self._frequency = 50.0
         self._version: int | None = None
+        self._capture = WaveformCapture()
+
+    @property
+    def waveform(self) -> WaveformCapture:
+        return self._capture
+
+    def arm_waveform(self, channel: int) -> None:
+        """Captured on the sampling thread right after the channel's next good reading."""
+        self._capture.arm(channel)
 
     # ----------------------------------------------------------------- SampleSource
     def factory_channels(self, count: int) -> tuple[ChannelConfig, ...]:
@@ -176,15 +199,17 @@ class Ade7953Source:
                 self.counters["partialWindows"] += 1
                 raise Glitch("first line-cycle window after initialisation is partial: skipped")
             try:
-                if channel == 0:
-                    return self._measure_a()
-                return self._measure_b(channel)
+                measured = self._measure_a() if channel == 0 else self._measure_b(channel)
             except Glitch:
                 self.counters["discarded"] += 1
                 raise
             except BusError as err:
                 self._trouble(err)
                 raise
+            if self._capture.wanted == channel:
+                # Now the multiplexer is on the channel and settled (the device's moment, too).
+                self._capture.run(channel, lambda: self._sample_waveform(channel))
+            return measured
 
     def grid_frequency(self, at: float) -> float:
         """From the PERIOD register read with the last channel-0 reading (no extra SPI access)."""
@@ -287,7 +312,7 @@ class Ade7953Source:
             elif clock.monotonic() >= deadline:
                 status |= chip.read(r.RSTIRQSTATA)  # one look: a bus error is more telling than silence
                 break
-        if not self._handle(status):
+        if not self._handle(status, signalled=status != 0):
             self.counters["cycleTimeouts"] += 1
             self._no_cycles = True
             self._state = "no-line-cycles"
@@ -312,18 +337,33 @@ class Ade7953Source:
         clock = self._clock
         now = clock.monotonic()
         if self._lines.has_interrupt:
-            return self._lines.wait_interrupt(max(deadline - now, 0.0))
+            if self._lines.wait_interrupt(max(deadline - now, 0.0)):
+                self.counters["totalInterrupts"] += 1
+                return True
+            return False
         while True:
             if self._chip.peek(r.IRQSTATA) & r.IRQ_ENABLED:
+                self.counters["totalInterrupts"] += 1
                 return True
             now = clock.monotonic()
             if now >= deadline:
                 return False
             clock.sleep(min(deadline - now, max(POLL_S, due - now)))
 
-    def _handle(self, status: int) -> bool:
+    def _handle(self, status: int, signalled: bool = True) -> bool:
         """Act on an RSTIRQSTATA value; True if it reports a new line-cycle window."""
+        counters = self.counters
+        counters["servicePasses"] += 1
+        if status & (r.IRQ_ENABLED | r.IRQ_ZXV):
+            counters["totalHandledInterrupts"] += 1
+        elif signalled:
+            counters["unhandledInterrupts"] += 1
+        if status & r.IRQ_ZXV:
+            counters["zxInterrupts"] += 1
+        if status & r.IRQ_CRC:
+            counters["crcInterrupts"] += 1
         if status & r.IRQ_RESET:
+            counters["resetInterrupts"] += 1
             raise ChipReset(f"ADE7953 on {self._chip.where} reset itself (supply glitch?); set up again")
         if status & r.IRQ_CRC and not self._expect_crc:
             # Something changed a configuration register behind our back: write it all again.
@@ -334,7 +374,8 @@ class Ade7953Source:
         if status & r.IRQ_CYCEND:
             self._cycle += 1
             self._cycle_at = self._clock.monotonic()
-            self.counters["windows"] += 1
+            counters["windows"] += 1
+            counters["cycEndInterrupts"] += 1
             return True
         return False
 
@@ -405,15 +446,67 @@ class Ade7953Source:
         rad = math.radians(phi)
         return Measurement(v, i, s * math.cos(rad) * flip, s * math.sin(rad) * flip, s)
 
+    # ----------------------------------------------------------------- waveform capture
+    def _sample_waveform(self, channel: int) -> Waveform:
+        """Poll V and the channel's current (unverified, as the device) from a positive-going
+        voltage zero crossing for 4 line cycles, paced at the device's ~7 kHz; bounded in time."""
+        chip, clock = self._chip, self._clock
+        cfg = self._config.channels[channel]
+        current_reg = r.IA if channel == 0 else r.IB
+        scale = self._derived.scales[channel]
+        flip = -1.0 if cfg.reverse else 1.0
+        v_lsb = self._board.volts_per_lsb / INSTANT_PER_RMS_LSB
+        i_lsb = scale.amps_per_lsb / INSTANT_PER_RMS_LSB * (1.0 + cfg.ctSpecification.scalingFraction) * flip
+        period = 1.0 / self._frequency
+        step = 1.0 / SAMPLE_RATE_HZ
+        due = clock.monotonic()
+        deadline = due + 1.5 * period
+        previous = chip.peek(r.V)
+        while True:
+            due = self._pace(due + step)
+            sample = chip.peek(r.V)
+            if previous < 0 <= sample:
+                break
+            previous = sample
+            if clock.monotonic() > deadline:
+                raise Glitch(f"channel {channel}: no voltage zero crossing in {1.5 * period * 1000:.0f} ms")
+        start, wall = clock.monotonic(), time.time()
+        end = start + CYCLES * period
+        volts: list[float] = []
+        amps: list[float] = []
+        micros: list[int] = []
+        now = start
+        while now < end and len(volts) < MAX_SAMPLES:
+            v, i = chip.peek(r.V), chip.peek(current_reg)
+            now = clock.monotonic()
+            volts.append(v * v_lsb)
+            amps.append(i * i_lsb)
+            micros.append(round((now - start) * 1e6))
+            due = self._pace(due + step)
+        reference = self._config.channels[0].phase
+        return Waveform(channel, int(wall * 1000), int(start * 1e6), int(reference), int(cfg.phase),
+                        tuple(volts), tuple(amps), tuple(micros))  # fmt: skip
+
+    def _pace(self, due: float) -> float:
+        """Sleep until `due` if ahead of it; behind it (a slow bus), go on at once from now."""
+        now = self._clock.monotonic()
+        if due > now:
+            self._clock.sleep(due - now)
+            return due
+        return now
+
     # ----------------------------------------------------------------- health and raw access
     def health(self) -> SourceHealth:
-        counters = self.counters + self._chip.counters
+        # dict() of a Counter is one C-level copy: safe while the sampling thread adds keys.
+        counters = dict.fromkeys(INTERRUPT_COUNTERS, 0) | dict(self.counters)
+        for key, value in dict(self._chip.counters).items():
+            counters[key] = counters.get(key, 0) + value
         counters["frames"] = self._chip.frames
         return SourceHealth(
             state=self._state,
             ok=self._state == "running",
             last_error=self._error,
-            counters=MappingProxyType(dict(counters)),
+            counters=MappingProxyType(counters),
             details=MappingProxyType(
                 {
                     "device": self._chip.where,
