@@ -62,6 +62,7 @@ def _hostile(work: Path, logins: int) -> list[Row]:
             *hostile.idle_modbus(svc),
             *hostile.slowloris(svc, connections=200),
             *hostile.oversize_bodies(svc),
+            *hostile.slow_bodies(svc, connections=100),
             *hostile.client_gone_mid_body(svc),
             *hostile.failed_logins(svc, attempts=logins),  # last: it blocks 127.0.0.1
         ]
