@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.reliability import faults, hostile
-from tests.reliability.outages import OutagePlan, run_outages
 from tests.reliability.load import LoadPlan, run_load
+from tests.reliability.outages import OutagePlan, run_outages
 from tests.reliability.report import Row, print_table
 from tests.reliability.service import Homemeter, write_config
 
