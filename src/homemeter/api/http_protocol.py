@@ -58,8 +58,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_head_timer()
         super().on_headers_complete()
-        # A request without a body completes in this same parser call and cancels this timer.
         self._cancel_body_timer()
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return  # a WebSocket: another protocol takes the connection over
+        # A request without a body completes in this same parser call and cancels this timer.
         self._body_started, self._body_received = self.loop.time(), 0
         self._body_timer = self.loop.call_later(BODY_GRACE, self._check_body)
 
