@@ -6,7 +6,7 @@ set -euo pipefail
 if [ $# -gt 0 ]; then
   packages=("$@")
 else
-  packages=(curl mosquitto influxdb iproute2 chromium)
+  packages=(curl mosquitto influxdb iproute2 chromium faketime)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -113,6 +113,13 @@ class Influxd:
             proc.kill()
             proc.wait()
 
+    def kill(self) -> None:
+        """SIGKILL (a crash or a power cut of the server) and wait."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
     def log_tail(self) -> str:
         path = self.directory / "influxd.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""

@@ -189,7 +189,7 @@ def http_server(services: Services) -> _EmbeddedUvicorn:
             lifespan="off",
             log_config=None,
             access_log=False,
-            http=GuardedHttpToolsProtocol,  # httptools with a deadline for request heads
+            http=GuardedHttpToolsProtocol,  # httptools with deadlines for request heads and bodies
             server_header=False,
             timeout_graceful_shutdown=HTTP_GRACE_S,
         )

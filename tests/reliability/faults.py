@@ -4,7 +4,11 @@ kill -9: the simulator runs fast (`--speed`), a poller records the totals the AP
 each kill the energy database is opened directly: it must pass its integrity check, hold totals
 never below the previous cycle's, and miss at most the save interval (every total the API showed
 `energySaveInterval` + `SAVE_SLACK` s before the kill is in the file). The next start must not
-need the database's backup copy.
+need the database's backup copy. InfluxDB writes to a real influxd meanwhile: every point left in
+its queue file by a kill must be in influxd once the last start has drained it. The history archive
+must have every channel at every hour from the first to the last, once: with libfaketime (Debian
+`faketime`) each start's clock goes on from the kill plus up to 2 h, so hours missed while down are
+filled at the next start.
 
 Disk full and read-only need a mount of their own (tmpfs): root only, skipped otherwise.
 """
@@ -26,8 +30,12 @@ from pathlib import Path
 import requests
 
 from homemeter.meter.quantities import ENERGY_COLUMNS
+from homemeter.store.archive import HOUR
+from tests.influxd import Influxd, running_influxd
 from tests.loopback import wait_until
+from tests.reliability import records
 from tests.reliability.clients import modbus_read
+from tests.reliability.records import Point
 from tests.reliability.report import Row, skipped
 from tests.reliability.service import Homemeter, write_config
 
@@ -39,6 +47,7 @@ ENERGY_KEYS = (
     "reactiveEnergyExported",
     "apparentEnergy",
 )
+INFLUX_DB, INFLUX_MEASUREMENT = "house", "energy"
 SAVE_SLACK = 0.5  # s: the save's own duration (fsync) and the poller's lag behind the meter
 ROUNDING = 0.05  # Wh: meter-values shows one decimal
 
@@ -72,44 +81,68 @@ def covers(stored: Totals, shown: Totals, tolerance: float = ROUNDING) -> bool:
 def kill9_cycles(
     workdir: Path, cycles: int, speed: float = 600.0, save_interval: float = 1.0, seed: int = 1
 ) -> list[Row]:
+    """kill -9 at random moments; InfluxDB writes to a real influxd, the history archive follows.
+
+    With libfaketime each start's clock goes on from where the killed one stopped, plus a random
+    0-2 h (meter time) as if the machine had stayed off: the hours missed while down must be filled.
+    """
     rng = random.Random(seed)
     data = workdir / "data"
-    write_config(data, energySaveInterval=save_interval)
     opened = never_lower = bounded = started_clean = 0
     previous: Totals = {}
     worst_loss = 0.0
-    for _ in range(cycles):
-        svc = Homemeter(data, extra=("--speed", str(speed)))
-        svc.start()
-        session = svc.session()
-        seen: list[tuple[float, Totals]] = [(time.monotonic(), api_totals(svc, session))]
-        never_lower += covers(seen[0][1], previous, tolerance=ROUNDING)  # restart did not lower them
-        stop = threading.Event()
+    waiting: set[Point] = set()  # points in the InfluxDB queue file after a kill
+    meter_end = time.time()  # an upper bound of the meter clock when the last process died
+    faked = records.faketime_env(0) is not None
+    with running_influxd(workdir / "influxd") as influx:
+        influx.create_database(INFLUX_DB)
+        write_config(data, energySaveInterval=save_interval, influxdb=_influx_config(influx))
 
-        poller = threading.Thread(target=_poll, args=(svc, session, stop, seen), daemon=True)
-        poller.start()
-        time.sleep(rng.uniform(0.3, 3.0))
-        killed_at = time.monotonic()
-        svc.kill()
-        stop.set()
-        poller.join(5)
-        session.close()
-        ok, stored = db_totals(data)
-        opened += ok
-        covered = [t for t, shown in seen if covers(stored, shown)]
-        loss = killed_at - max(covered, default=seen[0][0])
-        worst_loss = max(worst_loss, loss)
-        bounded += loss <= save_interval + SAVE_SLACK
-        previous = stored
-        started_clean += "recovered" not in svc.log
-    final = Homemeter(data, extra=("--speed", str(speed)))
-    try:
-        final.start()
-        with final.session() as session:
-            last_ok = covers(api_totals(final, session), previous)
-    finally:
-        final.close()
+        def start() -> tuple[Homemeter, float, float]:
+            """A started service, when it was started, and its clock's offset."""
+            began = time.time()
+            offset = meter_end + rng.uniform(0, 2 * HOUR) - began if faked else 0.0
+            env = records.faketime_env(offset) or {}
+            return Homemeter(data, extra=("--speed", str(speed)), env=env).start(), began, int(offset)
+
+        for _ in range(cycles):
+            svc, began, offset = start()
+            session = svc.session()
+            seen: list[tuple[float, Totals]] = [(time.monotonic(), api_totals(svc, session))]
+            never_lower += covers(seen[0][1], previous, tolerance=ROUNDING)  # restart did not lower them
+            stop = threading.Event()
+
+            poller = threading.Thread(target=_poll, args=(svc, session, stop, seen), daemon=True)
+            poller.start()
+            time.sleep(rng.uniform(0.3, 3.0))
+            killed_at = time.monotonic()
+            meter_end = began + offset + speed * (time.time() - began)
+            svc.kill()
+            stop.set()
+            poller.join(5)
+            session.close()
+            ok, stored = db_totals(data)
+            opened += ok
+            covered = [t for t, shown in seen if covers(stored, shown)]
+            loss = killed_at - max(covered, default=seen[0][0])
+            worst_loss = max(worst_loss, loss)
+            bounded += loss <= save_interval + SAVE_SLACK
+            previous = stored
+            started_clean += "recovered" not in svc.log
+            waiting |= records.queued_points(data)
+        final, _, _ = start()
+        try:
+            with final.session() as session:
+                last_ok = covers(api_totals(final, session), previous)
+            drained = _drained(final)
+        finally:
+            final.close()
+        history = records.archive(data)
+        in_influx = records.stored_points(influx, INFLUX_MEASUREMENT, INFLUX_DB)
     recoveries = cycles - started_clean
+    lost = len(waiting - in_influx.keys())
+    twice = sum(n > 1 for n in in_influx.values())
+    clock = "each start's clock on from the kill + 0-2 h" if faked else "libfaketime missing: clock restarts"
     return [
         Row(
             AREA,
@@ -140,18 +173,45 @@ def kill9_cycles(
             started_clean,
             f"{recoveries} starts recovered a damaged database",
         ),
-        skipped(AREA, "kill -9: history has no hole or duplicate hour", "history archive not in this build"),
-        skipped(AREA, "kill -9: InfluxDB queue loses nothing", "InfluxDB writer not in this build"),
+        Row(
+            AREA,
+            "kill -9: history has no hole or duplicate hour",
+            1,
+            int(history.consistent),
+            f"{history.figures}; {clock}",
+        ),
+        Row(
+            AREA,
+            "kill -9: InfluxDB queue loses nothing",
+            len(waiting),
+            len(waiting) - lost if drained and not twice else 0,
+            f"{len(waiting)} points waiting in the queue after the kills, {lost} of them missing from "
+            f"influxd; influxd holds {sum(in_influx.values())} points, {twice} twice; "
+            f"queue empty after the last start: {drained}",
+        ),
     ]
 
 
-def _poll(
-    svc: Homemeter, session: requests.Session, stop: threading.Event, seen: list[tuple[float, Totals]]
-) -> None:
-    while not stop.is_set():
-        with contextlib.suppress(requests.RequestException, ValueError):
-            seen.append((time.monotonic(), api_totals(svc, session)))
-        time.sleep(0.05)
+def _influx_config(influx: Influxd) -> dict[str, object]:
+    return {
+        "enabled": True, "server": "127.0.0.1", "port": influx.http_port, "version": 1,
+        "database": INFLUX_DB, "measurement": INFLUX_MEASUREMENT, "frequency": 1,
+    }  # fmt: skip
+
+
+def _drained(svc: Homemeter) -> bool:
+    """The InfluxDB backlog written; then the writer stopped, so influxd holds all it will get."""
+
+    def empty() -> bool:
+        details = svc.get("/api/v1/system/components").json()["influxdb"]["details"]
+        return bool(details["backlogPoints"] == 0 and details["status"] == "Data sent successfully")
+
+    try:
+        wait_until(empty, timeout=30, what="the InfluxDB backlog written")
+    except AssertionError:
+        return False
+    r = svc.request("PATCH", "/api/v1/influxdb/config", json={"enabled": False})
+    return r.status_code == 200
 
 
 def _poll(

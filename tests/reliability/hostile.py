@@ -5,12 +5,15 @@
 - slowloris: request heads sent a byte at a time, and connections that send nothing: closed by the
   server after its head timeout, while other requests are answered.
 - bodies over the size limits: 413, also for a chunked body, answered before the body is sent.
+- bodies under the limits trickled a byte a second (declared length or chunked): 408 after the
+  body grace time, while other requests are answered.
 - thousands of failed logins from one address: 401 then 429 with Retry-After, never a 200 or a 5xx;
   the real user on another address (127.0.0.2) still logs in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -23,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from homemeter.api.http_protocol import HEAD_TIMEOUT
+from homemeter.api.http_protocol import BODY_GRACE, HEAD_TIMEOUT
 from tests.loopback import PASSWORD
 from tests.reliability.clients import closed_by_peer, modbus_read
 from tests.reliability.report import Row, Tally
@@ -158,6 +161,71 @@ def slowloris(svc: Homemeter, connections: int = 50) -> list[Row]:
             ok=closed == connections and probe.held,
         )
     ]
+
+
+def slow_bodies(svc: Homemeter, connections: int = 20) -> list[Row]:
+    """Authenticated bodies under the size limit, a byte a second: cut off with 408, nobody waits.
+
+    Half declare a length (400 bytes: this endpoint takes 512), half are chunked; the handler is
+    waiting for them (Digest passed), the worst case for the server.
+    """
+    path = "/api/v1/ade7953/channel"
+    heads = [
+        (
+            f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{_auth_header(svc, 'PUT', path)}"
+            "Content-Type: application/json\r\n"
+            + ("Content-Length: 400\r\n" if n % 2 == 0 else "Transfer-Encoding: chunked\r\n")
+            + "\r\n"
+        ).encode()
+        for n in range(connections)
+    ]
+    answers: dict[socket.socket, tuple[int, float]] = {}  # status (0: closed without one), after s
+    deadline = BODY_GRACE + 5
+    with probing(svc) as probe:
+        socks = [socket.create_connection(("127.0.0.1", svc.http_port), timeout=5) for _ in heads]
+        chunked = {s for n, s in enumerate(socks) if n % 2}
+        started = time.monotonic()
+        for s, head in zip(socks, heads, strict=True):
+            s.sendall(head)
+        while len(answers) < len(socks) and (elapsed := time.monotonic() - started) < deadline:
+            readable, _, _ = select.select([s for s in socks if s not in answers], [], [], 1.0)
+            for s in readable:
+                answers[s] = (_status(s), time.monotonic() - started)
+            for s in socks:
+                if s not in answers:
+                    try:
+                        s.sendall(b"1\r\n \r\n" if s in chunked else b" ")
+                    except OSError:  # closed: its answer may still be waiting to be read
+                        answers[s] = (_status(s), elapsed)
+        for s in socks:
+            s.close()
+    timed_out = sum(status == 408 for status, _ in answers.values())
+    other = sorted({status for status, _ in answers.values()} - {408})
+    slowest = max((after for _, after in answers.values()), default=0.0)
+    note = (
+        f"{timed_out} x 408, {len(answers) - timed_out} other (statuses {other}, 0: closed), "
+        f"{len(socks) - len(answers)} still open after {deadline:.0f} s; all within {slowest:.1f} s "
+        f"(grace {BODY_GRACE:.0f} s, then at least 1 kB/s); {probe.figures}"
+    )
+    return [
+        Row(
+            AREA,
+            f"bodies trickled a byte a second ({connections}, half chunked)",
+            connections,
+            timed_out,
+            note,
+            ok=timed_out == connections and slowest < BODY_GRACE + 3 and probe.held,
+        )
+    ]
+
+
+def _status(sock: socket.socket) -> int:
+    """The status of the answer waiting on `sock`, 0 if it was closed without one."""
+    data = b""
+    with contextlib.suppress(OSError):
+        data = sock.recv(4096)
+    m = re.match(rb"HTTP/1\.1 (\d{3})", data)
+    return int(m.group(1)) if m else 0
 
 
 def _raw(svc: Homemeter, head: bytes, body: bytes = b"", wait: float = 5.0) -> int:

@@ -1,9 +1,12 @@
-"""Load: Digest HTTP pollers, Modbus pollers and MQTT publishing at once, against `homemeter run`.
+"""Load: Digest HTTP pollers, Modbus pollers, MQTT publishing and InfluxDB writing at once.
 
 Held when: no client error and no 5xx; the meter kept its cadence (its own `late_windows` and
 `skipped_windows` counters in /metrics did not move: no window was processed more than one window
 after it ended, i.e. no snapshot came later than twice its period); MQTT published every second;
-RSS grew under 5 % in the second half; the process's file descriptors went back to the baseline.
+InfluxDB (a real influxd) took an upload every second without an error, and holds each point the
+writer wrote once; the history archive had no write error and, after the clean stop, no hole and no
+duplicate hour; RSS grew under 5 % in the second half; the process's file descriptors went back to
+the baseline.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from tests.integration.mosquitto import Subscriber, mosquitto
+from tests.influxd import Influxd, running_influxd
+from tests.integration.mosquitto import Broker, Subscriber, mosquitto
 from tests.loopback import wait_until
+from tests.reliability import records
 from tests.reliability.clients import http_poller, modbus_blocks, modbus_poller, run_threads
-from tests.reliability.report import Row, Tally, skipped
+from tests.reliability.report import Row, Tally
 from tests.reliability.service import Homemeter, write_config
 
 TOPIC = "soak/meter-values"
+INFLUX_DB, INFLUX_MEASUREMENT = "house", "energy"
 AREA = "load"
 
 
@@ -36,28 +42,33 @@ class LoadPlan:
 
 
 def run_load(workdir: Path, plan: LoadPlan) -> list[Row]:
-    """Start the service and a broker in `workdir`, load them for `plan.duration`, judge."""
+    """Start the service, a broker and influxd in `workdir`, load them for `plan.duration`, judge."""
     data = workdir / "data"
     write_config(data)
-    with mosquitto(workdir / "mqtt") as broker:
+    with mosquitto(workdir / "mqtt") as broker, running_influxd(workdir / "influxd") as influx:
+        influx.create_database(INFLUX_DB)
         svc = Homemeter(data)
         try:
             svc.start()
-            return _loaded(svc, broker.port, broker, plan)
+            rows = _loaded(svc, broker, influx, plan)
         finally:
             svc.close()
+    return [*rows, _history_row(data)]
 
 
-def _loaded(svc: Homemeter, mqtt_port: int, broker: object, plan: LoadPlan) -> list[Row]:
-    body = {"enabled": True, "server": "127.0.0.1", "port": mqtt_port, "topic": TOPIC, "frequency": 0}
+def _loaded(svc: Homemeter, broker: Broker, influx: Influxd, plan: LoadPlan) -> list[Row]:
+    body = {"enabled": True, "server": "127.0.0.1", "port": broker.port, "topic": TOPIC, "frequency": 0}
     assert svc.request("PATCH", "/api/v1/custom-mqtt/config", json=body).status_code == 200
-    components = svc.get("/api/v1/system/components").json()
-    with Subscriber(broker, TOPIC) as sub:  # type: ignore[arg-type]
+    body = {"enabled": True, "server": "127.0.0.1", "port": influx.http_port, "version": 1,
+            "database": INFLUX_DB, "measurement": INFLUX_MEASUREMENT, "frequency": 1}  # fmt: skip
+    assert svc.request("PATCH", "/api/v1/influxdb/config", json=body).status_code == 200
+    with Subscriber(broker, TOPIC) as sub:
         sub.get(TOPIC, timeout=15)  # connected and publishing
         time.sleep(plan.warmup)  # let start-up allocations settle before the baseline
         proc = svc.process
         fds_before = proc.num_fds()
         before = svc.metrics()
+        influx_before = _influx_counters(svc)
         sub.drain()
 
         stop, tally = threading.Event(), Tally()
@@ -82,11 +93,22 @@ def _loaded(svc: Homemeter, mqtt_port: int, broker: object, plan: LoadPlan) -> l
         while not sub.messages.empty():
             arrivals.append(sub.messages.get_nowait().at)
         after = svc.metrics()
+        influx_after = _influx_counters(svc)
     fds_after = _settled_fds(svc, fds_before)
+    history = svc.get("/api/v1/system/components").json()["history"]
     return [
         *_client_rows(tally, plan, blocks),
         *_meter_rows(before, after, plan),
         _mqtt_row(arrivals, plan),
+        _influx_row(svc, influx, influx_before, influx_after, plan),
+        Row(
+            AREA,
+            "history archive follows (no write error)",
+            1,
+            int(history["state"] == "running" and not history["counters"].get("writeErrors")),
+            f"state {history['state']}, {history['counters'].get('writeErrors', 0)} write errors, "
+            f"{history['details']['pendingRows']} rows pending",
+        ),
         _rss_row(rss, plan),
         Row(
             AREA,
@@ -95,8 +117,51 @@ def _loaded(svc: Homemeter, mqtt_port: int, broker: object, plan: LoadPlan) -> l
             int(fds_after <= fds_before),
             f"{fds_before} before load, {fds_after} after",
         ),
-        *optional_rows(components),
     ]
+
+
+def _influx_counters(svc: Homemeter) -> dict[str, int]:
+    counters: dict[str, int] = svc.get("/api/v1/system/components").json()["influxdb"]["counters"]
+    return counters
+
+
+def _influx_row(
+    svc: Homemeter, influx: Influxd, before: dict[str, int], after: dict[str, int], plan: LoadPlan
+) -> Row:
+    """Uploads during the load without an error; once drained, influxd holds each point written once."""
+
+    def delta(name: str) -> int:
+        return after.get(name, 0) - before.get(name, 0)
+
+    def drained() -> bool:
+        details = svc.get("/api/v1/system/components").json()["influxdb"]["details"]
+        return bool(details["backlogPoints"] == 0)
+
+    wait_until(drained, timeout=15, what="the InfluxDB backlog written")
+    assert svc.request("PATCH", "/api/v1/influxdb/config", json={"enabled": False}).status_code == 200
+    written = _influx_counters(svc).get("pointsWritten", 0)
+    stored = records.stored_points(influx, INFLUX_MEASUREMENT, INFLUX_DB)
+    uploads, errors = delta("uploads"), delta("uploadErrors")
+    return Row(
+        AREA,
+        "InfluxDB writes a point every second",
+        uploads + errors,
+        uploads,
+        f"{uploads} uploads, {errors} errors in ~{plan.duration:.0f} s; {written} lines written in all, "
+        f"influxd holds {sum(stored.values())} points x 2 lines",
+        ok=errors == 0 and uploads >= plan.duration - 2 and written == 2 * sum(stored.values()),
+    )
+
+
+def _history_row(data: Path) -> Row:
+    found = records.archive(data)
+    return Row(
+        AREA,
+        "history archive: no hole or duplicate hour",
+        1,
+        int(found.consistent),
+        f"after the clean stop: {found.figures} (real time: the load crosses at most one hour)",
+    )
 
 
 def _settled_fds(svc: Homemeter, baseline: int) -> int:
@@ -175,16 +240,3 @@ def _rss_row(rss: list[tuple[float, int]], plan: LoadPlan) -> Row:
         int(growth < 5),
         f"{mid / 2**20:.1f} MiB at half time, {end / 2**20:.1f} MiB at the end ({growth:+.1f} %)",
     )
-
-
-def optional_rows(components: dict[str, object]) -> list[Row]:
-    """Hooks for components still being built: their checks join the table when they exist.
-
-    InfluxDB: while loaded, every point written once (count in influxd == published snapshots).
-    History: no hole and no duplicate hour. Add them here when the components are merged.
-    """
-    rows = []
-    for name, what in (("influxdb", "InfluxDB writer keeps up"), ("history", "history archive consistent")):
-        why = "not in this build" if name not in components else "component present: check not written yet"
-        rows.append(skipped(AREA, what, why))
-    return rows

@@ -11,7 +11,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,10 @@ class Homemeter(Service):
     """One `homemeter run`; `log` collects its stdout and stderr."""
 
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # on top of ours (e.g. libfaketime's)
 
     def start(self, wait: bool = True) -> Homemeter:
-        env = {**os.environ, "HOMEMETER_ADMIN_PASSWORD": PASSWORD}
+        env = {**os.environ, "HOMEMETER_ADMIN_PASSWORD": PASSWORD, **self.env}
         self.log_path = self.log_path or self.data_dir.parent / f"{self.data_dir.name}.log"
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(

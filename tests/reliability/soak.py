@@ -1,6 +1,6 @@
 """`make soak`: the full reliability run (load, hostile clients, faults), one table at the end.
 
-    python -m tests.reliability.soak [--duration 60] [--http 100] [--modbus 50] [--cycles 100]
+    python -m tests.reliability.soak [--duration 60] [--http 100] [--modbus 50] [--cycles 100] [--outages 10]
 
 Exit status 1 when a check failed. The short versions of the same scenarios run in `make test`
 (tests/reliability/test_*.py).
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.reliability import faults, hostile
 from tests.reliability.load import LoadPlan, run_load
+from tests.reliability.outages import OutagePlan, run_outages
 from tests.reliability.report import Row, print_table
 from tests.reliability.service import Homemeter, write_config
 
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http", type=int, default=100, help="HTTP Digest clients (default 100)")
     parser.add_argument("--modbus", type=int, default=50, help="Modbus clients (default 50)")
     parser.add_argument("--cycles", type=int, default=100, help="kill -9 cycles (default 100)")
+    parser.add_argument(
+        "--outages", type=int, default=10, help="broker and influxd kill -9/restart cycles (default 10)"
+    )
     parser.add_argument("--logins", type=int, default=10_000, help="failed logins (default 10000)")
     args = parser.parse_args(argv)
     rows: list[Row] = []
@@ -43,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         step("load", lambda w: run_load(w, plan))
         step("hostile", lambda w: _hostile(w, args.logins))
         step("kill9", lambda w: faults.kill9_cycles(w, args.cycles))
+        step("outages", lambda w: run_outages(w, OutagePlan(cycles=args.outages)))
         step("disk-full", faults.disk_full)
         step("read-only", faults.read_only)
         step("corrupt-config", faults.corrupt_config)
     title = (
         f"make soak: {args.duration:.0f} s load ({args.http} HTTP + {args.modbus} Modbus clients, "
-        f"MQTT), {args.cycles} kill -9 cycles, {time.monotonic() - started:.0f} s in all"
+        f"MQTT, InfluxDB), {args.cycles} kill -9 cycles, {args.outages} broker and influxd outages, "
+        f"{time.monotonic() - started:.0f} s in all"
     )
     return 0 if print_table(rows, title) else 1
 
@@ -62,6 +68,7 @@ def _hostile(work: Path, logins: int) -> list[Row]:
             *hostile.idle_modbus(svc),
             *hostile.slowloris(svc, connections=200),
             *hostile.oversize_bodies(svc),
+            *hostile.slow_bodies(svc, connections=100),
             *hostile.client_gone_mid_body(svc),
             *hostile.failed_logins(svc, attempts=logins),  # last: it blocks 127.0.0.1
         ]

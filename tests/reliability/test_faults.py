@@ -1,4 +1,5 @@
-"""Short versions of `make soak`'s faults: 3 kill -9 cycles, disk full, read-only, corrupt config."""
+"""Short versions of `make soak`'s faults: 3 kill -9 cycles (energy, history, InfluxDB queue), disk full,
+read-only, corrupt config."""
 
 from __future__ import annotations
 

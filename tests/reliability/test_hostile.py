@@ -33,6 +33,10 @@ def test_bodies_over_the_limits_are_refused_early(svc: Homemeter) -> None:
     assert_held(hostile.oversize_bodies(svc))
 
 
+def test_bodies_trickled_a_byte_a_second_get_408(svc: Homemeter) -> None:
+    assert_held(hostile.slow_bodies(svc, connections=20))
+
+
 def test_clients_gone_mid_body_leave_no_error(svc: Homemeter) -> None:
     assert_held(hostile.client_gone_mid_body(svc))
 

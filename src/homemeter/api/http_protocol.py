@@ -1,14 +1,22 @@
-"""uvicorn's httptools protocol with a deadline for each request head (slowloris).
+"""uvicorn's httptools protocol with deadlines for request heads and bodies (slowloris).
 
 uvicorn times out only an idle keep-alive connection after a response; a connection that never
 sends a byte, or sends its head a byte at a time, stays open for ever and holds a file descriptor:
 a few hundred of those starve the service (slowloris). Here the head (request line and headers)
 must be complete within `HEAD_TIMEOUT` s of the connection or of the request's first byte, else the
-connection is closed. Bodies are not timed: their size is capped by each endpoint.
+connection is closed.
 
-One sweep per server, every `SWEEP_INTERVAL` s while it has connections, closes the overdue ones;
-a request only stores and clears a start time. A timer armed and cancelled per request cost 3 % of
-the server's CPU on the meter-values poll (py-spy, bench/http.py at 32 connections).
+A body is capped in size by each endpoint, and in time here: after `BODY_GRACE` s it must have
+arrived at `BODY_MIN_RATE` bytes per second on average, else the request is answered 408 (or, if
+its answer has begun, the connection is closed). So a body trickled a byte a second is cut off after
+`BODY_GRACE` s, and the longest a body may take is `BODY_GRACE` + its size limit / `BODY_MIN_RATE`
+(26 s for the 16 kB JSON limit). While the service itself holds the reading back (the handler has
+not taken what came, or an earlier pipelined request is in flight), the client is not to blame:
+the clock waits.
+
+One sweep per server, every `SWEEP_INTERVAL` s while it has connections, enforces both; a request
+only stores and clears start times. A timer armed and cancelled per request cost 3 % of the
+server's CPU on the meter-values poll (py-spy, bench/http.py at 32 connections).
 """
 
 from __future__ import annotations
@@ -24,17 +32,29 @@ log = logging.getLogger(__name__)
 
 #: s for a whole request head; a client on a LAN needs milliseconds, a phone on weak Wi-Fi seconds.
 HEAD_TIMEOUT = 10.0
-#: s between sweeps: a head is cut between HEAD_TIMEOUT and HEAD_TIMEOUT + SWEEP_INTERVAL.
+#: s a body may take before its average rate counts; then at least `BODY_MIN_RATE` bytes/s.
+BODY_GRACE = 10.0
+#: bytes/s: far below any working link (weak Wi-Fi moves tens of kB/s), far above a trickle.
+BODY_MIN_RATE = 1000.0
+#: s between sweeps: a deadline is enforced up to this much late.
 SWEEP_INTERVAL = 1.0
+
+_TOO_SLOW = b"request body sent too slowly"
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TOO_SLOW), _TOO_SLOW)
+)
 
 # The running sweep of each server (uvicorn's ServerState holds its open connections).
 _sweeps: weakref.WeakKeyDictionary[ServerState, asyncio.TimerHandle] = weakref.WeakKeyDictionary()
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """Closes a connection whose request head is not complete `HEAD_TIMEOUT` s after it began."""
+    """Closes a connection whose request head is late; answers 408 to a body that trickles."""
 
     head_since: float | None = None  # loop time the unfinished request head began, if any
+    body_since: float | None = None  # loop time the unfinished body began (its head was complete)
+    body_received = 0  # bytes of the current body so far
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -51,15 +71,49 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.head_since = None
         super().on_headers_complete()
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return  # a WebSocket: another protocol takes the connection over
+        # A request without a body completes in this same parser call and clears it again.
+        self.body_since, self.body_received = self.loop.time(), 0
+
+    def on_body(self, body: bytes) -> None:
+        self.body_received += len(body)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.body_since = None
+        super().on_message_complete()
+
+    def check_deadlines(self, now: float) -> None:
+        """The sweep's visit: close a late head, answer 408 to a body behind its pace."""
+        if self.transport.is_closing():
+            return
+        if self.head_since is not None and now - self.head_since > HEAD_TIMEOUT:
+            log.debug("request head not complete within %.0f s, closing", HEAD_TIMEOUT)
+            self.transport.close()
+            return
+        if self.body_since is None:
+            return
+        if self.flow.read_paused:  # we hold the reading back: wait for the handler, not the client
+            self.body_since += SWEEP_INTERVAL
+            return
+        if now < self.body_since + BODY_GRACE + self.body_received / BODY_MIN_RATE:
+            return
+        log.debug("request body too slow: %d bytes in %.0f s, 408", self.body_received, now - self.body_since)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            self.transport.write(_TIMED_OUT)
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the handler's receive() says http.disconnect; its answer is dropped
+            cycle.message_event.set()
+        self.transport.close()
 
 
 def _sweep(loop: asyncio.AbstractEventLoop, state: ServerState) -> None:
     now = loop.time()
     for conn in list(state.connections):  # closing one ends it later, not during this loop
-        since = getattr(conn, "head_since", None)
-        if since is not None and now - since > HEAD_TIMEOUT and not conn.transport.is_closing():
-            log.debug("request head not complete within %.0f s, closing", HEAD_TIMEOUT)
-            conn.transport.close()
+        if isinstance(conn, GuardedHttpToolsProtocol):
+            conn.check_deadlines(now)
     if state.connections:
         _sweeps[state] = loop.call_later(SWEEP_INTERVAL, _sweep, loop, state)
     else:

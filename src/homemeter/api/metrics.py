@@ -23,6 +23,7 @@ a reset and `rate()` would jump); sum the per-channel counters by role for rates
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
@@ -111,6 +112,8 @@ class MeterCollector(Collector):
         yield from role_families(snap)
         yield from meter_families(snap, svc.config.current.sampleTime / 1000.0)
         yield from component_families(svc.components.statuses())
+        # Rendered on the event loop: its tasks now (a reconnect loop that leaks them shows here).
+        yield _gauge("asyncio_tasks", "Tasks alive in the event loop", len(asyncio.all_tasks()))
         http = CounterMetricFamily(
             f"{PREFIX}_http_requests",
             "HTTP requests answered below 400 (ok) and from 400 (error; Digest challenges included)",
