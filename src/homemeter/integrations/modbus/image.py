@@ -2,7 +2,8 @@
 
 Encoding (reference integrations.md 1.4): big-endian words; float32 high word first ("ABCD");
 uint64 most significant word first; floats rounded half away from zero to the register's decimals
-before the float32 conversion. Gaps are zero bytes and never served (the validity table says so).
+before the float32 conversion; a NaN ("no value", see register_map) stays NaN (0x7FC00000). Gaps
+are zero bytes and never served (the validity table says so).
 
 One image per snapshot means the two words of a float and the four of a uint64 always come from the
 same instant, which fixes the device's torn values (reference 6.2.4).
@@ -59,9 +60,11 @@ class RegisterLayout:
 
     def values(self, snapshot: MeterSnapshot) -> list[float | int]:
         """Each register's value as it will be encoded (floats already rounded)."""
+        # `v != v`: NaN ("no value") is kept; round_half_away would make it 0.
         return [
-            int(get(snapshot)) if decimals == _UINT64 else round_half_away(get(snapshot), decimals)
+            int(v) if decimals == _UINT64 else v if v != v else round_half_away(v, decimals)
             for get, decimals in self._getters
+            for v in (get(snapshot),)
         ]
 
     def pack(self, snapshot: MeterSnapshot) -> bytes:
@@ -78,6 +81,8 @@ class RegisterLayout:
 def _clamped(value: float | int, decimals: int) -> float | int:
     if decimals == _UINT64:
         return min(max(int(value), 0), UINT64_MAX)
+    if math.isnan(value):
+        return value  # "no value"
     if not math.isfinite(value):
         return 0.0
     return min(max(float(value), -_FLOAT32_MAX), _FLOAT32_MAX)

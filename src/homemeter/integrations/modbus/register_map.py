@@ -5,12 +5,21 @@ meter registers at 100-103, one 18-register block per role at 200/300/400/500/60
 20-register block per channel at 1000 + 100 * channel. Every other address is a gap (exception 02).
 The register image, the server's validity check, the REST/UI table, the CSV download and the tests
 are all generated from `register_map()`; no other file writes an address.
+
+"No value" is a float32 NaN (0x7FC00000), never 0: an active channel without a reading (its remote
+meter unreachable, or not read yet) reads NaN for its current, powers and power factor; so do the
+powers of a role with such a member (a sum without it would be wrong) and, for channel 0, the voltage
+and frequency. Energies are homemeter's own totals and always have a value. NaN per value, not an
+exception for the whole request: a client reading a whole block keeps the values that exist (Home
+Assistant's Modbus integration shows a NaN float as "unknown"; an exception makes every sensor of
+that read "unavailable").
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -18,7 +27,7 @@ from typing import Literal
 from homemeter.config.channel import MAX_CHANNELS
 from homemeter.config.roles import AGGREGATE_ROLES, Role
 from homemeter.meter.quantities import MODBUS_QUANTITIES, Quantity
-from homemeter.meter.snapshot import MeterSnapshot
+from homemeter.meter.snapshot import ChannelReading, MeterSnapshot
 
 DType = Literal["uint64", "float32"]
 ValueGetter = Callable[[MeterSnapshot], float | int]
@@ -31,6 +40,9 @@ ROLE_BLOCK_STRIDE = 100
 CHANNEL_BLOCK_BASE = 1000
 CHANNEL_BLOCK_STRIDE = 100
 UINT64_MAX = (1 << 64) - 1
+NO_VALUE = math.nan  # encoded as float32 0x7FC00000
+#: Channel quantities that are measurements (no value without a reading); energies are totals.
+MEASURED = frozenset({"current", "active_power", "reactive_power", "apparent_power", "power_factor"})
 
 CSV_COLUMNS = ("address", "name", "type", "unit", "decimals", "description")
 
@@ -97,16 +109,29 @@ def _uptime(snapshot: MeterSnapshot) -> int:
     return min(max(snapshot.uptime_ms, 0), UINT64_MAX)
 
 
+def _without_value(c: ChannelReading) -> bool:
+    """Active, but no reading to show (what meter-values leaves out)."""
+    return c.active and not c.has_reading
+
+
+def _channel0_missing(snapshot: MeterSnapshot) -> bool:
+    return bool(snapshot.channels) and _without_value(snapshot.channels[0])
+
+
 def _voltage(snapshot: MeterSnapshot) -> float:
-    return snapshot.voltage
+    return NO_VALUE if _channel0_missing(snapshot) else snapshot.voltage
 
 
 def _frequency(snapshot: MeterSnapshot) -> float:
-    return snapshot.grid_frequency
+    return NO_VALUE if _channel0_missing(snapshot) else snapshot.grid_frequency
 
 
 def _aggregate_value(role: Role, attr: str) -> ValueGetter:
+    measured = attr in MEASURED
+
     def get(snapshot: MeterSnapshot) -> float:
+        if measured and any(c.role is role and _without_value(c) for c in snapshot.channels):
+            return NO_VALUE
         value: float = getattr(snapshot.aggregate(role), attr)
         return value
 
@@ -114,9 +139,14 @@ def _aggregate_value(role: Role, attr: str) -> ValueGetter:
 
 
 def _channel_value(channel: int, attr: str) -> ValueGetter:
+    measured = attr in MEASURED
+
     # Channels are stored in index order (channel c at position c), as the meter builds them.
     def get(snapshot: MeterSnapshot) -> float:
-        value: float = getattr(snapshot.channels[channel], attr)
+        c = snapshot.channels[channel]
+        if measured and _without_value(c):
+            return NO_VALUE
+        value: float = getattr(c, attr)
         return value
 
     return get
