@@ -220,7 +220,11 @@ class RemoteMeters(Component):
                     **dict(health.counters),
                 }
             )
-        return {"meters": meters}
+        mapped = [
+            {"channel": m.channel, "source": m.source, "sourceChannel": m.sourceChannel}
+            for m in self._effective.channels
+        ]
+        return {"meters": meters, "channels": mapped}
 
 
 def _jumps_message(source: str, jumps: list[Jump]) -> str:
