@@ -7,19 +7,19 @@ The register image, the server's validity check, the REST/UI table, the CSV down
 are all generated from `register_map()`; no other file writes an address.
 
 "No value" is a float32 NaN (0x7FC00000), never 0: an active channel without a reading (its remote
-meter unreachable, or not read yet) reads NaN for its current, powers and power factor; so do the
-powers of a role with such a member (a sum without it would be wrong) and, for channel 0, the voltage
-and frequency. Energies are homemeter's own totals and always have a value. NaN per value, not an
-exception for the whole request: a client reading a whole block keeps the values that exist (Home
-Assistant's Modbus integration shows a NaN float as "unknown"; an exception makes every sensor of
-that read "unavailable").
+meter unreachable, or not read yet) reads NaN for its measurements (current, powers, power factor);
+so do the measurements of a role block with such a member (a sum without it would be wrong) and, when
+it is channel 0, the voltage and frequency. Energies are homemeter's own totals: always a value. Each
+register says which channel (`channel`) or role (`role`) its measurement needs; the image builder
+applies it. NaN per value rather than an exception for the whole request: a client reading a whole
+block keeps the values that exist (Home Assistant's Modbus integration shows a NaN float as "unknown";
+an exception makes every sensor of that read "unavailable").
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -27,7 +27,7 @@ from typing import Literal
 from homemeter.config.channel import MAX_CHANNELS
 from homemeter.config.roles import AGGREGATE_ROLES, Role
 from homemeter.meter.quantities import MODBUS_QUANTITIES, Quantity
-from homemeter.meter.snapshot import ChannelReading, MeterSnapshot
+from homemeter.meter.snapshot import MeterSnapshot
 
 DType = Literal["uint64", "float32"]
 ValueGetter = Callable[[MeterSnapshot], float | int]
@@ -40,9 +40,6 @@ ROLE_BLOCK_STRIDE = 100
 CHANNEL_BLOCK_BASE = 1000
 CHANNEL_BLOCK_STRIDE = 100
 UINT64_MAX = (1 << 64) - 1
-NO_VALUE = math.nan  # encoded as float32 0x7FC00000
-#: Channel quantities that are measurements (no value without a reading); energies are totals.
-MEASURED = frozenset({"current", "active_power", "reactive_power", "apparent_power", "power_factor"})
 
 CSV_COLUMNS = ("address", "name", "type", "unit", "decimals", "description")
 
@@ -58,6 +55,8 @@ class Register:
     decimals: int  # rounding (half away from zero) applied before float32 conversion
     description: str
     value: ValueGetter
+    channel: int | None = None  # a measurement of this channel: no value without its reading
+    role: Role | None = None  # a measurement summed over this role: no value if a member has none
 
     @property
     def width(self) -> int:
@@ -69,6 +68,9 @@ class Register:
         """First address after this value."""
         return self.address + WIDTH[self.dtype]
 
+
+#: Quantities that are measurements (no value without a reading); energies are totals.
+MEASURED = frozenset({"current", "active_power", "reactive_power", "apparent_power", "power_factor"})
 
 # Register wording per quantity; units, decimals and the order come from `MODBUS_QUANTITIES`.
 _TEXT = {
@@ -109,29 +111,16 @@ def _uptime(snapshot: MeterSnapshot) -> int:
     return min(max(snapshot.uptime_ms, 0), UINT64_MAX)
 
 
-def _without_value(c: ChannelReading) -> bool:
-    """Active, but no reading to show (what meter-values leaves out)."""
-    return c.active and not c.has_reading
-
-
-def _channel0_missing(snapshot: MeterSnapshot) -> bool:
-    return bool(snapshot.channels) and _without_value(snapshot.channels[0])
-
-
 def _voltage(snapshot: MeterSnapshot) -> float:
-    return NO_VALUE if _channel0_missing(snapshot) else snapshot.voltage
+    return snapshot.voltage
 
 
 def _frequency(snapshot: MeterSnapshot) -> float:
-    return NO_VALUE if _channel0_missing(snapshot) else snapshot.grid_frequency
+    return snapshot.grid_frequency
 
 
 def _aggregate_value(role: Role, attr: str) -> ValueGetter:
-    measured = attr in MEASURED
-
     def get(snapshot: MeterSnapshot) -> float:
-        if measured and any(c.role is role and _without_value(c) for c in snapshot.channels):
-            return NO_VALUE
         value: float = getattr(snapshot.aggregate(role), attr)
         return value
 
@@ -139,14 +128,9 @@ def _aggregate_value(role: Role, attr: str) -> ValueGetter:
 
 
 def _channel_value(channel: int, attr: str) -> ValueGetter:
-    measured = attr in MEASURED
-
     # Channels are stored in index order (channel c at position c), as the meter builds them.
     def get(snapshot: MeterSnapshot) -> float:
-        c = snapshot.channels[channel]
-        if measured and _without_value(c):
-            return NO_VALUE
-        value: float = getattr(c, attr)
+        value: float = getattr(snapshot.channels[channel], attr)
         return value
 
     return get
@@ -155,8 +139,8 @@ def _channel_value(channel: int, attr: str) -> ValueGetter:
 _GENERAL: tuple[Register, ...] = (
     Register(0, "timestamp", "s", "uint64", 0, "Unix time of the snapshot", _timestamp),
     Register(4, "uptime", "ms", "uint64", 0, "Milliseconds since the meter started", _uptime),
-    Register(100, "voltage", "V", "float32", 1, "RMS voltage of channel 0", _voltage),
-    Register(102, "grid_frequency", "Hz", "float32", 3, "Line frequency, filtered", _frequency),
+    Register(100, "voltage", "V", "float32", 1, "RMS voltage of channel 0", _voltage, channel=0),
+    Register(102, "grid_frequency", "Hz", "float32", 3, "Line frequency, filtered", _frequency, channel=0),
 )
 
 
@@ -177,6 +161,7 @@ def _role_block(index: int, role: Role) -> tuple[Register, ...]:
                 q.decimals,
                 text,
                 _aggregate_value(role, q.attr),
+                role=role if q.attr in MEASURED else None,
             )
         )
     return tuple(rows)
@@ -193,6 +178,7 @@ def _channel_block(channel: int) -> tuple[Register, ...]:
             q.decimals,
             f"Channel {channel}: {_TEXT[q.attr]}{_CHANNEL_NOTE.get(q.attr, '')}",
             _channel_value(channel, q.attr),
+            channel=channel if q.attr in MEASURED else None,
         )
         for i, q in enumerate(_CHANNEL_QUANTITIES)
     )
