@@ -71,9 +71,12 @@ class Homemeter:
 
     def poll(self) -> None:
         """A minute after the previous one: any step the script makes is plausible, not a jump."""
-        self.poller.device.monotonic += 60.0
-        self.poller.device.wall += 60.0
-        self.loop.run_until_complete(self.poller.poll_once())
+        self.poll_with(self.poller)
+
+    def poll_with(self, poller: ScriptedPoller) -> None:
+        poller.device.monotonic += 60.0
+        poller.device.wall += 60.0
+        self.loop.run_until_complete(poller.poll_once())
 
     def step(self) -> None:
         self.meter.simulate(0.2)
@@ -177,6 +180,26 @@ def test_a_meter_reset_while_homemeter_was_stopped_credits_only_its_new_count(tm
     assert again.imported == pytest.approx(43.0)
     jumps = [(j.jump.before, j.jump.after, j.jump.credited) for j in again.poller.jumps]
     assert jumps == [(500_040.0, 3.0, 3.0)]
+
+
+def test_a_live_configuration_change_keeps_the_baselines_of_unchanged_channels(tmp_path: Path) -> None:
+    """What the sources component does on a change: new pollers continue from the old ones' baselines,
+    so what the old poller read but the meter had not taken yet arrives once, from the new one."""
+    device = Device()
+    home = Homemeter(EnergyStore(tmp_path), device)
+    home.poll()
+    home.step()
+    device.counter += 6.0
+    home.poll()  # read, not taken: the old poller is dropped with it
+    carried = home.remote.counter_baselines()
+    fresh = ScriptedPoller(device)
+    home.remote.attach(SOURCES, (fresh,))
+    assert home.remote.restore(carried) == 1
+    device.counter += 1.0
+    home.poll_with(fresh)
+    home.step()
+    assert home.imported == pytest.approx(7.0)
+    home.crash()
 
 
 def test_a_channel_now_showing_another_meter_starts_from_a_baseline(tmp_path: Path) -> None:
