@@ -100,7 +100,7 @@ def test_kill_9_at_any_moment_neither_loses_nor_doubles(sdm630: MeterStandIn, tm
         wait_until(reached, 15, what=f"import {value}")
         assert max(seen) < value + 0.05, f"counted twice: {seen}"
 
-    for cycle in range(2):
+    for ending in ("kill -9", "clean stop"):
         home = Homemeter(data, extra=extra).start()
         try:
             shows(expected)  # after a kill: exactly the count so far, never more
@@ -112,19 +112,20 @@ def test_kill_9_at_any_moment_neither_loses_nor_doubles(sdm630: MeterStandIn, tm
             count += 2.0
             sdm630.set(0, activeEnergyImported=count)
             expected += 2.0
-            time.sleep(rng.uniform(0.0, 0.8))  # polled or not yet, taken or not yet, saved or not
+            if ending == "kill -9":
+                time.sleep(rng.uniform(0.0, 0.8))  # polled or not yet, taken or not yet, saved or not
+            else:
+                shows(expected)  # read before the stop: the reset below must not take it away
         finally:
-            home.kill()
-        # The meter counts on while homemeter is down.
-        count += 7.0 + cycle
-        sdm630.set(0, activeEnergyImported=count)
-        expected += 7.0 + cycle
+            if ending == "kill -9":
+                home.kill()
+            else:
+                home.close()
+        if ending == "kill -9":  # the meter counts on while homemeter is down
+            count += 7.0
+            sdm630.set(0, activeEnergyImported=count)
+            expected += 7.0
 
-    home = Homemeter(data, extra=extra).start()
-    try:
-        shows(expected)
-    finally:
-        home.close()  # a clean stop: what the meter counted before its reset is saved
     # The meter is reset to zero while homemeter is down and counts 4 Wh: those 4 Wh are added.
     sdm630.set(0, activeEnergyImported=4.0)
     expected += 4.0
