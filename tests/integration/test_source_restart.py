@@ -3,7 +3,7 @@ saved with the totals, so the restart credits exactly what the meters counted me
 
 - A clean stop and start on an EnergyMe device (a second homemeter on the simulator): the gap between
   the device's total and homemeter's is the same after the restart as before (within a poll).
-- `kill -9` at random moments of `homemeter run --source modbus` on the SDM630 stand-in, whose
+- `kill -9` at a random moment of `homemeter run --source modbus` on the SDM630 stand-in, whose
   counters the test sets: after each restart homemeter's import is exactly the meter's count since
   homemeter first read it, never more; a meter reset while homemeter was stopped adds its new count.
 """
