@@ -14,6 +14,7 @@ const out = join(here, "..", "src", "homemeter", "web", "static");
 export const PAGES = [
   { name: "index", path: "/", title: "Dashboard" },
   { name: "channels", path: "/channels", title: "Channels" },
+  { name: "sources", path: "/sources", title: "Sources" },
   { name: "integrations", path: "/integrations", title: "Integrations" },
   { name: "system", path: "/system", title: "System" },
   { name: "logs", path: "/logs", title: "Logs" },

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 from homemeter.config.app import AppConfig
 from homemeter.config.settings import Settings
 from homemeter.meter.snapshot import EnergyTotals
-from homemeter.meter.source import SampleSource
+from homemeter.meter.source import CounterBaseline, SampleSource
 from homemeter.meter.view import MeterView
 from homemeter.system.issues import IssueRegistry, Severity
 
@@ -74,8 +74,10 @@ class Database(Protocol):
         """Run `fn(connection, *args)` on the writer thread, serialised with every other access."""
         ...
 
-    async def save_totals(self, totals: Mapping[int, EnergyTotals]) -> None:
-        """Commit every channel's totals in one transaction (`StoreError` when it cannot)."""
+    async def save_totals(
+        self, totals: Mapping[int, EnergyTotals], baselines: Sequence[CounterBaseline] | None = None
+    ) -> None:
+        """Commit every channel's totals (and the remote counters they include) in one transaction."""
         ...
 
 

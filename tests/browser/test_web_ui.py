@@ -29,8 +29,8 @@ from tests.integration.conftest import RunningService
 from tests.loopback import free_port, wait_until
 
 PAGES = {
-    "/": "index", "/channels": "channels", "/integrations": "integrations", "/system": "system",
-    "/logs": "logs",
+    "/": "index", "/channels": "channels", "/sources": "sources", "/integrations": "integrations",
+    "/system": "system", "/logs": "logs",
 }  # fmt: skip
 # The issue asks for pages in under 1 s on Pi-class hardware; the figures are printed and quoted in the
 # README. The assertion has room for a machine shared with other test runs: it catches a regression

@@ -1,12 +1,17 @@
 """Two remote meters at once (`--source config`): an SDM630 grid meter and an EnergyMe device's circuits.
 
 Checked as a user sees them: the REST meter-values and channel table, homemeter's own Modbus server
-(per-channel blocks and the role aggregates summed across both meters), the component status and
-the issue list when one of the two goes away.
+(per-channel blocks and the role aggregates summed across both meters; NaN, not 0, for the channels
+of a meter that went away), the component status and the issue list, and the history archive: its
+query and its hourly rows equal the live counters of both meters' channels. homemeter's meter clock
+runs at `HOME_SPEED` so that hours close within seconds; the meters keep real time and homemeter's
+energy follows their counters, so the archive holds exactly what they counted.
 """
 
 from __future__ import annotations
 
+import math
+import sqlite3
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +32,8 @@ from tests.integration.conftest import PASSWORD, RunningService, start_service, 
 from tests.integration.sdm_standin import MeterStandIn
 
 SDM630 = load_model("sdm630")
+HOME_SPEED = 1800.0  # an hour of meter time every 2 s
+API = "/api/v1"
 ADDRESS = {r.name: r.address for r in register_map(17)}
 # homemeter channel -> the device's channel: Kitchen, Heat pump, Living room (loads; the living room
 # never draws less than its ~60 W standby) and an inactive one.
@@ -100,7 +107,7 @@ def test_a_grid_meter_and_a_device_in_one_homemeter(
     home_dir = tmp_path / "home"
     home_dir.mkdir()
     ConfigStore(home_dir).save(configuration(grid, device))
-    home = start_service(home_dir, monkeypatch, speed=1.0, source="config")
+    home = start_service(home_dir, monkeypatch, speed=HOME_SPEED, source="config")
     client = ModbusTcpClient("127.0.0.1", port=home.modbus_port, timeout=5)
     try:
         wait_until(lambda: listed(home).keys() == {0, 1, 2, 3, 4, 5}, 10, what="both meters' channels")
@@ -151,14 +158,27 @@ def test_a_grid_meter_and_a_device_in_one_homemeter(
         # The grid meter goes silent: only its channels lose their values, the issue names it.
         grid.mode = "silent"
         wait_until(lambda: listed(home).keys() == {3, 4, 5}, 10, what="grid channels without values")
-        issues = home.get("/api/v1/system/issues").json()["issues"]
-        unreachable = [i for i in issues if i["code"] == "source_unreachable"]
-        assert unreachable and "'grid'" in unreachable[0]["message"]
+
+        def unreachable_listed() -> list[dict[str, Any]]:
+            issues = home.get("/api/v1/system/issues").json()["issues"]
+            return [i for i in issues if i["code"] == "source_unreachable"]
+
+        unreachable = wait_until(unreachable_listed, 5, what="the unreachable meter listed")
+        assert "'grid'" in unreachable[0]["message"]
         assert "channels 0, 1, 2 show no values" in unreachable[0]["message"]
         assert "'house'" not in unreachable[0]["message"]
         status = home.get("/api/v1/system/components").json()["sources"]
         states = {m["name"]: m["state"] for m in status["details"]["meters"]}
         assert (status["state"], states) == ("degraded", {"grid": "unreachable", "house": "running"})
+
+        # Modbus: the grid channels' measurements and the grid role's powers have no value (NaN, not a
+        # 0 that reads as "nothing imported"); their energies and the device's channels read on.
+        block = floats(client, "channel_0_current", 10)
+        assert all(math.isnan(x) for x in block[:5]), block
+        assert block[5] == pytest.approx(listed_energy(home, 0), abs=0.05)
+        assert all(math.isnan(x) for x in floats(client, "grid_active_power", 4))
+        assert not math.isnan(floats(client, "load_active_power")[0])
+        assert all(math.isnan(x) for x in floats(client, "voltage", 2))  # channel 0's
 
         # The device's password never leaves the configuration file.
         backup = home.get("/api/v1/backup/configuration").text
@@ -167,7 +187,63 @@ def test_a_grid_meter_and_a_device_in_one_homemeter(
 
         grid.mode = "ok"
         wait_until(lambda: listed(home).keys() == {0, 1, 2, 3, 4, 5}, 10, what="grid channels back")
+        assert floats(client, "channel_0_active_power") == [1200.5]
+
+        # History: hours close on the meter clock; the query's per-channel sums are the live
+        # counters of both meters' channels (the archive starts with homemeter's first hour).
+        grid.set(0, activeEnergyImported=1_000_000.0 + 19.0)
+        wait_until(lambda: hours_written(home) >= 3, 20, what="three closed hours")
+        check_history_query(home)
     finally:
         client.close()
         home.stop()
         device.stop()
+
+    # The stop wrote the open hour with the final totals: the archive's last row per channel equals
+    # the saved totals, channel by channel, for both meters.
+    conn = sqlite3.connect(home_dir / "energy.db")
+    try:
+        last = conn.execute("SELECT max(hour) FROM history_hour").fetchone()[0]
+        columns = "channel, active_imported, active_exported, reactive_imported, reactive_exported, apparent"
+        archived = conn.execute(f"SELECT {columns} FROM history_hour WHERE hour = ?", (last,)).fetchall()
+        saved = conn.execute(f"SELECT {columns} FROM energy").fetchall()
+    finally:
+        conn.close()
+    assert sorted(archived) == sorted(saved)
+    by_channel = {r[0]: r for r in saved}
+    assert by_channel[0][1] == pytest.approx(19.0, abs=0.1)  # the grid meter's import (float32 kWh)
+    assert sum(by_channel[k][5] for k in (3, 4, 5)) > 0.2  # the device's circuits' apparent energy
+
+
+def listed_energy(service: RunningService, channel: int) -> float:
+    return float(service.runtime.meter.latest.channels[channel].active_energy_imported)
+
+
+def hours_written(service: RunningService) -> int:
+    status = service.services.status("history")
+    return 0 if status is None else int(status.counters.get("hoursWritten", 0))
+
+
+def check_history_query(home: RunningService) -> None:
+    """Per channel (and per role), the query's imported sums equal the live counters."""
+    wide = {"from": "2000-01-01", "to": "2100-01-01", "resolution": "year"}
+
+    def sums(by: str) -> dict[str, float]:
+        body = home.get(f"{API}/history/energy", params={**wide, "by": by}).json()
+        return {s["key"]: sum(v or 0.0 for v in s["imported"]) for s in body["series"]}
+
+    def matches() -> bool:
+        channels = home.runtime.meter.latest.channels
+        got = sums("channel")
+        # The device keeps counting between the query and the snapshot read: a poll's worth of slack.
+        return (
+            all(abs(got[str(k)] - channels[k].active_energy_imported) <= 0.5 for k in (0, 1, 2, 3, 4, 5))
+            and abs(got["0"] - 19.0) < 0.1
+        )
+
+    wait_until(matches, 10, what="history sums equal to the live counters")
+    roles = sums("role")
+    live = home.runtime.meter.latest
+    assert roles["grid"] == pytest.approx(live.aggregate(Role.GRID).active_energy_imported, abs=0.5)
+    assert roles["load"] == pytest.approx(live.aggregate(Role.LOAD).active_energy_imported, abs=2.0)
+    assert roles["load"] > 0.0

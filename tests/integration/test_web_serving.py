@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from homemeter.api.web import STATIC_DIR, Asset, load_assets, routes
 from tests.integration.conftest import PASSWORD, RunningService, wait_until
 
-PAGES = ("/", "/channels", "/integrations", "/system", "/logs")
+PAGES = ("/", "/channels", "/sources", "/integrations", "/system", "/logs")
 built = pytest.mark.skipif(not (STATIC_DIR / "index.html").exists(), reason="web UI not built (make install)")
 
 

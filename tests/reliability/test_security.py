@@ -28,6 +28,7 @@ SECRETS = {
 PAGES = (
     "/",
     "/channels",
+    "/sources",
     "/integrations",
     "/system",
     "/logs",

@@ -176,6 +176,34 @@ def test_unencodable_values_do_not_break_the_image() -> None:
     assert words(image, 4, 4) == [0, 0, 0, 0]
 
 
+NAN = bytes.fromhex("7fc00000")  # float32 quiet NaN, high word first
+
+
+def test_a_channel_without_a_value_reads_nan_not_zero() -> None:
+    """Channel 1 (grid) has no reading (its remote meter unreachable): its measurements, channel 0's
+    voltage and frequency when it is channel 0, and its role's powers are NaN; energies stay."""
+    missing = replace(
+        channel(1, Role.GRID, active_power=0.0, active_energy_imported=1234.5), last_reading_ms=None
+    )
+    load = channel(2, Role.LOAD, active_power=100.0, apparent_power=120.0)
+    idle = replace(channel(3, Role.PV), active=False, last_reading_ms=None)
+    snap = snapshot((channel(0, Role.GRID, active_power=50.0), missing, load, idle))
+    image = RegisterImage.build(snap, register_map(4))
+    for offset in range(0, 10, 2):  # current, P, Q, S, PF
+        assert image.read(1100 + offset, 2) == NAN, offset
+    assert struct.unpack(">f", image.read(1110, 2))[0] == pytest.approx(1234.5)
+    for offset in range(0, 8, 2):  # the grid role's P, Q, S, PF
+        assert image.read(200 + offset, 2) == NAN, offset
+    assert struct.unpack(">f", image.read(208, 2))[0] == pytest.approx(1234.5)  # its energy stays
+    assert struct.unpack(">f", image.read(300, 2))[0] == pytest.approx(100.0)  # other roles unaffected
+    assert image.read(1300, 4) == bytes(8)  # an inactive channel is not "missing": as before, zeros
+    assert struct.unpack(">ff", image.read(100, 4)) == pytest.approx((230.1, 50.012))
+
+    no_channel_0 = snapshot((replace(snap.channels[0], last_reading_ms=None), *snap.channels[1:]))
+    image = RegisterImage.build(no_channel_0, register_map(4))
+    assert image.read(100, 4) == NAN + NAN  # voltage and frequency are channel 0's
+
+
 def test_gaps_are_never_valid_and_image_spans_the_map() -> None:
     layout = RegisterLayout(register_map(16))
     assert layout.size == 2520  # one past channel 15's last register

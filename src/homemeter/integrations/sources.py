@@ -13,8 +13,12 @@ blocking it), and every `WATCH_S`:
   change restarts that channel's counters, as on the device).
 
 A change of the `sources` configuration is applied live: the new pollers are built first (a model
-file that cannot be read refuses the change with 409), then the old ones stop. The counter baselines
-start again with the new pollers, so nothing is counted twice.
+file that cannot be read refuses the change with 409), then the old ones stop. A homemeter channel
+that still shows the same meter channel keeps its counter baseline, so nothing is lost or counted
+twice; one that shows another meter (channel) starts from a baseline.
+
+At start the baselines saved with the totals (by the energy persister) are restored, so a restart,
+clean or not, credits exactly what the meters counted while homemeter was stopped.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from homemeter.config.channel import ChannelConfig
 from homemeter.config.roles import Phase
 from homemeter.config.sources import SourcesConfig
 from homemeter.errors import ConfigError, ConfigRejected, HomemeterError
+from homemeter.meter.source import CounterBaseline
 from homemeter.meter.sources.remote import Jump, Poller, RemoteSources
 from homemeter.meter.sources.remote_meters import build_pollers, effective_sources
+from homemeter.store.energy_store import read_baselines
 from homemeter.system.issues import Severity
 
 log = logging.getLogger(__name__)
@@ -64,23 +70,37 @@ class RemoteMeters(Component):
             return
         self.set_state(State.STARTING)
         effective = self._effective_of(self.ctx.config)
-        await self._use(effective, build_pollers(effective))  # ConfigError stops the start, with why
+        pollers = build_pollers(effective)  # ConfigError stops the start, with why
+        await self._use(effective, pollers, await self.ctx.database.call(read_baselines))
         self.spawn(self._watch(), "health")
 
     def _effective_of(self, config: AppConfig) -> SourcesConfig:
         return effective_sources(self.ctx.settings, config.sources, len(config.channels))
 
-    async def _use(self, effective: SourcesConfig, pollers: tuple[Poller, ...]) -> None:
+    async def _use(
+        self,
+        effective: SourcesConfig,
+        pollers: tuple[Poller, ...],
+        saved: tuple[CounterBaseline, ...] | None = None,
+    ) -> None:
+        """Poll these meters, continuing from `saved` baselines (None: the current pollers')."""
         assert self._remote is not None
         old = list(self._runs.values())
         for task in old:
             task.cancel()
         await asyncio.gather(*old, return_exceptions=True)
-        self._runs = {p.name: self.spawn(p.run(), f"poll:{p.name}") for p in pollers}
+        # From here to the spawns no await: the meter takes from the old pollers or the new ones.
+        baselines = self._remote.counter_baselines() if saved is None else saved
         self._remote.attach(effective, pollers)
+        restored = self._remote.restore(baselines)
+        self._runs = {p.name: self.spawn(p.run(), f"poll:{p.name}") for p in pollers}
         self._effective = effective
         self._rejected = None
-        log.info("remote meters: %s", ", ".join(f"{m.name}={m.url}" for m in effective.meters) or "none")
+        log.info(
+            "remote meters: %s (counters continued for %d channels)",
+            ", ".join(f"{m.name}={m.url}" for m in effective.meters) or "none",
+            restored,
+        )
 
     async def apply(self, old: AppConfig, new: AppConfig) -> None:
         if self._remote is None or old.sources == new.sources:
@@ -200,7 +220,11 @@ class RemoteMeters(Component):
                     **dict(health.counters),
                 }
             )
-        return {"meters": meters}
+        mapped = [
+            {"channel": m.channel, "source": m.source, "sourceChannel": m.sourceChannel}
+            for m in self._effective.channels
+        ]
+        return {"meters": meters, "channels": mapped}
 
 
 def _jumps_message(source: str, jumps: list[Jump]) -> str:

@@ -89,6 +89,30 @@ class PolledSource(Protocol):
         """
 
 
+@dataclass(frozen=True, slots=True)
+class CounterBaseline:
+    """The remote counters a homemeter channel's totals include: everything up to this reading.
+
+    Saved in the same transaction as the totals, so after a restart (clean or `kill -9`) the first
+    reading credits exactly what the remote meter counted since, never twice and never lost.
+    """
+
+    channel: int  # homemeter's channel
+    source: str  # the remote meter's name
+    url: str
+    source_channel: int
+    counters: tuple[float | None, ...]  # ENERGY_QUANTITIES order; None: the meter has no such counter
+    read_at: float  # epoch s of that reading (the plausibility of the first step after a restart)
+
+
+@runtime_checkable
+class BaselineSource(Protocol):
+    """A source whose totals follow remote counters (`RemoteSources`)."""
+
+    def counter_baselines(self) -> tuple[CounterBaseline, ...]:
+        """The baselines that match the meter's latest snapshot (call on the event loop)."""
+
+
 # Optional capabilities of hardware sources (evcc style: one small protocol each; app.py and the
 # ade7953 component check for them, the simulator has none).
 

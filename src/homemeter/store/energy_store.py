@@ -5,8 +5,11 @@ history archive) runs on its single writer thread under one lock, so concurrent 
 inside SQLite ("cannot start a transaction within a transaction").
 
 After `kill -9` or a power cut the totals restart from the last committed save: never lower than
-that, never reset. A damaged database is detected at start (integrity check), moved aside and
-replaced by the last good copy, which is refreshed after saves that passed a quick check.
+that, never reset. With remote meters as the source, the counters those totals include (the
+`counter_baselines` table) are written in the same transaction, so a restart credits exactly what
+the meters counted since: never twice, never lost. A damaged database is detected at start
+(integrity check), moved aside and replaced by the last good copy, which is refreshed after saves
+that passed a quick check.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +29,7 @@ from typing import Any, TypeVar
 from homemeter.errors import StoreCorrupted, StoreError
 from homemeter.meter.quantities import ENERGY_COLUMNS
 from homemeter.meter.snapshot import EnergyTotals
+from homemeter.meter.source import CounterBaseline
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,16 @@ _UPSERT = (
     f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 2))}) "
     "ON CONFLICT(channel) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in (*ENERGY_COLUMNS, "saved_at"))
+)
+_BASELINE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS counter_baselines (channel INTEGER PRIMARY KEY, source TEXT NOT NULL, "
+    "url TEXT NOT NULL, source_channel INTEGER NOT NULL, "
+    + "".join(f"{c} REAL, " for c in ENERGY_COLUMNS)
+    + "read_at REAL NOT NULL)"
+)
+_BASELINE_INSERT = (
+    f"INSERT INTO counter_baselines (channel, source, url, source_channel, {_COLUMNS}, read_at) "
+    f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 5))})"
 )
 BACKUP_EVERY = 6  # saves: with the default 10 s interval the good copy is at most a minute old
 
@@ -63,8 +77,10 @@ class EnergyStore:
         """Run `fn(connection, *args)` on the writer thread, serialised with every other access."""
         return await asyncio.get_running_loop().run_in_executor(self._writer, self._with_lock, fn, args)
 
-    async def save_totals(self, totals: Mapping[int, EnergyTotals]) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._writer, self.save, totals)
+    async def save_totals(
+        self, totals: Mapping[int, EnergyTotals], baselines: Sequence[CounterBaseline] | None = None
+    ) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._writer, self.save, totals, baselines)
 
     def _with_lock(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         with self._lock:
@@ -109,6 +125,7 @@ class EnergyStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")  # survive a power cut, not only a crash
         conn.execute(_SCHEMA)
+        conn.execute(_BASELINE_SCHEMA)
         return conn
 
     @staticmethod
@@ -116,8 +133,14 @@ class EnergyStore:
         rows = conn.execute(f"SELECT channel, {_COLUMNS} FROM energy").fetchall()
         return {int(r[0]): EnergyTotals(*(max(0.0, float(x)) for x in r[1:])) for r in rows}
 
-    def save(self, totals: Mapping[int, EnergyTotals]) -> None:
-        """Write every channel's totals in one committed transaction."""
+    def save(
+        self, totals: Mapping[int, EnergyTotals], baselines: Sequence[CounterBaseline] | None = None
+    ) -> None:
+        """Write every channel's totals in one committed transaction.
+
+        `baselines` (the remote counters these totals include) replace the stored ones in the same
+        transaction; None leaves them alone (a source without remote counters).
+        """
         with self._lock:
             conn = self._require()
             now = time.time()
@@ -126,11 +149,26 @@ class EnergyStore:
                     conn.execute("BEGIN IMMEDIATE")
                     rows = [(ch, *t.as_tuple(), now) for ch, t in sorted(totals.items())]
                     conn.executemany(_UPSERT, rows)
+                    if baselines is not None:
+                        conn.execute("DELETE FROM counter_baselines")
+                        conn.executemany(_BASELINE_INSERT, map(_baseline_row, baselines))
             except sqlite3.Error as err:
                 raise StoreError(f"cannot save energy totals to {self.path}: {err}") from err
             self._saves += 1
             if self._saves % BACKUP_EVERY == 0:
                 self._write_backup()
+
+    def forget_baselines(self, channels: Iterable[int]) -> None:
+        """Totals set from elsewhere (an import) no longer include these channels' remote counters."""
+        with self._lock:
+            conn = self._require()
+            try:
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    rows = [(c,) for c in channels]
+                    conn.executemany("DELETE FROM counter_baselines WHERE channel = ?", rows)
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot update {self.path}: {err}") from err
 
     def _write_backup(self) -> None:
         """Copy the live database to `.bak` atomically, only if it passes a quick check."""
@@ -165,6 +203,21 @@ class EnergyStore:
         if self._conn is None:
             raise StoreError("energy store is not open")
         return self._conn
+
+
+def _baseline_row(b: CounterBaseline) -> tuple[object, ...]:
+    return (b.channel, b.source, b.url, b.source_channel, *b.counters, b.read_at)
+
+
+def read_baselines(conn: sqlite3.Connection) -> tuple[CounterBaseline, ...]:
+    """The stored baselines (run with `Database.call`)."""
+    rows = conn.execute(
+        f"SELECT channel, source, url, source_channel, {_COLUMNS}, read_at FROM counter_baselines"
+    ).fetchall()
+    return tuple(
+        CounterBaseline(int(r[0]), str(r[1]), str(r[2]), int(r[3]), tuple(r[4:-1]), float(r[-1]))
+        for r in rows
+    )
 
 
 def _healthy(path: Path) -> bool:

@@ -143,6 +143,9 @@ def write_device_settings(
         changed, unchanged = energy_changes(own, device, reset)
         ConfigStore(data_dir).save(settings.config)
         if changed:
+            # Raised totals no longer follow a remote meter's counters from the saved point. First:
+            # a crash in between then costs a baseline (the next start), never a double count.
+            store.forget_baselines(changed)
             store.save({**own, **changed})
     finally:
         store.close()

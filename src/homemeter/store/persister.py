@@ -4,6 +4,9 @@ It saves the latest snapshot's totals every `energySaveInterval` seconds, at onc
 announces a change made by a command (role change, reset, restore: so it survives a crash right
 after the API answered), and a last time when the service stops. It is the first component entered,
 so it is the last one left: it sees the final snapshot.
+
+With remote meters as the source, the remote counters the totals include are taken in the same
+step of the event loop as the snapshot and saved in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from homemeter.component import Component, Context, State
 from homemeter.config.app import AppConfig
 from homemeter.errors import StoreError
+from homemeter.meter.source import BaselineSource
 from homemeter.system.issues import Severity
 
 log = logging.getLogger(__name__)
@@ -67,9 +71,12 @@ class EnergyPersister(Component):
     async def save(self) -> None:
         """Save the latest totals now (serialised: a signalled save waits for a periodic one)."""
         async with self._save_lock:
+            # No await between these two: the baselines match the snapshot's totals.
             totals = {c.index: c.energy for c in self.ctx.meter.latest.channels}
+            source = self.ctx.source
+            baselines = source.counter_baselines() if isinstance(source, BaselineSource) else None
             try:
-                await self._store.save_totals(totals)
+                await self._store.save_totals(totals, baselines)
             except StoreError as err:
                 # Totals stay in memory and the next save retries: a full disk loses nothing yet.
                 # One error line per outage; the retries every interval would flood the log.

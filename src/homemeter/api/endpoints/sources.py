@@ -73,5 +73,6 @@ def endpoints(svc: Services) -> list[Endpoint]:
           response=dict[str, Any],
           description="The `sources` component's status: state (degraded while a meter is "
           "unreachable), the reason, counters (polls, failures, counterJumps) and per meter its URL, "
-          "state, last error, last good poll and the homemeter channels it shows."),
+          "state, last error, last good poll and the homemeter channels it shows; `channels`: which "
+          "meter channel each homemeter channel shows (as polled now)."),
     ]  # fmt: skip

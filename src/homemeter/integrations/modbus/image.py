@@ -3,6 +3,7 @@
 Encoding (reference integrations.md 1.4): big-endian words; float32 high word first ("ABCD");
 uint64 most significant word first; floats rounded half away from zero to the register's decimals
 before the float32 conversion. Gaps are zero bytes and never served (the validity table says so).
+A measurement of an active channel without a reading is NaN ("no value", see register_map).
 
 One image per snapshot means the two words of a float and the four of a uint64 always come from the
 same instant, which fixes the device's torn values (reference 6.2.4).
@@ -15,12 +16,14 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from homemeter.config.roles import Role
 from homemeter.integrations.modbus.register_map import UINT64_MAX, Register, ValueGetter
 from homemeter.meter.snapshot import MeterSnapshot, round_half_away
 
 _FORMAT_CHAR = {"uint64": "Q", "float32": "f"}
 _FLOAT32_MAX = 3.4028234663852886e38
 _UINT64 = -1  # decimals marker in the getter table: integer value, no rounding
+NO_VALUE = math.nan  # float32 0x7FC00000
 
 
 class RegisterLayout:
@@ -30,7 +33,7 @@ class RegisterLayout:
     (gaps are pad bytes in the format), ~0.1 ms for 17 channels.
     """
 
-    __slots__ = ("_getters", "_struct", "first_invalid", "registers", "size")
+    __slots__ = ("_by_channel", "_by_role", "_getters", "_struct", "first_invalid", "registers", "size")
 
     def __init__(self, registers: Sequence[Register]) -> None:
         regs = sorted(registers, key=lambda r: r.address)
@@ -49,6 +52,15 @@ class RegisterLayout:
         self._getters: tuple[tuple[ValueGetter, int], ...] = tuple(
             (r.value, _UINT64 if r.dtype == "uint64" else r.decimals) for r in regs
         )
+        # Positions (in `registers`) of the measurements that need a channel's reading, by channel
+        # and by role: a snapshot with every reading (the usual case) costs one look at the channels.
+        self._by_channel: dict[int, list[int]] = {}
+        self._by_role: dict[Role, list[int]] = {}
+        for i, r in enumerate(regs):
+            if r.channel is not None:
+                self._by_channel.setdefault(r.channel, []).append(i)
+            if r.role is not None:
+                self._by_role.setdefault(r.role, []).append(i)
         #: first_invalid[a] = the first invalid address >= a, for a in 0..size;
         #: [start, start + count) is valid iff first_invalid[start] >= start + count.
         self.first_invalid: list[int] = _first_invalid_table(regs, pos)
@@ -58,11 +70,16 @@ class RegisterLayout:
         return 0 <= start < self.size and count >= 1 and self.first_invalid[start] >= start + count
 
     def values(self, snapshot: MeterSnapshot) -> list[float | int]:
-        """Each register's value as it will be encoded (floats already rounded)."""
-        return [
+        """Each register's value as it will be encoded (floats already rounded; NaN: no value)."""
+        values = [
             int(get(snapshot)) if decimals == _UINT64 else round_half_away(get(snapshot), decimals)
             for get, decimals in self._getters
         ]
+        for c in snapshot.channels:
+            if c.active and not c.has_reading:
+                for i in (*self._by_channel.get(c.index, ()), *self._by_role.get(c.role, ())):
+                    values[i] = NO_VALUE
+        return values
 
     def pack(self, snapshot: MeterSnapshot) -> bytes:
         values = self.values(snapshot)
@@ -78,6 +95,8 @@ class RegisterLayout:
 def _clamped(value: float | int, decimals: int) -> float | int:
     if decimals == _UINT64:
         return min(max(int(value), 0), UINT64_MAX)
+    if math.isnan(value):
+        return value  # "no value" (only a measured value can be NaN: others were rounded to 0)
     if not math.isfinite(value):
         return 0.0
     return min(max(float(value), -_FLOAT32_MAX), _FLOAT32_MAX)

@@ -5,6 +5,15 @@ meter registers at 100-103, one 18-register block per role at 200/300/400/500/60
 20-register block per channel at 1000 + 100 * channel. Every other address is a gap (exception 02).
 The register image, the server's validity check, the REST/UI table, the CSV download and the tests
 are all generated from `register_map()`; no other file writes an address.
+
+"No value" is a float32 NaN (0x7FC00000), never 0: an active channel without a reading (its remote
+meter unreachable, or not read yet) reads NaN for its measurements (current, powers, power factor);
+so do the measurements of a role block with such a member (a sum without it would be wrong) and, when
+it is channel 0, the voltage and frequency. Energies are homemeter's own totals: always a value. Each
+register says which channel (`channel`) or role (`role`) its measurement needs; the image builder
+applies it. NaN per value rather than an exception for the whole request: a client reading a whole
+block keeps the values that exist (Home Assistant's Modbus integration shows a NaN float as "unknown";
+an exception makes every sensor of that read "unavailable").
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ class Register:
     decimals: int  # rounding (half away from zero) applied before float32 conversion
     description: str
     value: ValueGetter
+    channel: int | None = None  # a measurement of this channel: no value without its reading
+    role: Role | None = None  # a measurement summed over this role: no value if a member has none
 
     @property
     def width(self) -> int:
@@ -57,6 +68,9 @@ class Register:
         """First address after this value."""
         return self.address + WIDTH[self.dtype]
 
+
+#: Quantities that are measurements (no value without a reading); energies are totals.
+MEASURED = frozenset({"current", "active_power", "reactive_power", "apparent_power", "power_factor"})
 
 # Register wording per quantity; units, decimals and the order come from `MODBUS_QUANTITIES`.
 _TEXT = {
@@ -125,8 +139,8 @@ def _channel_value(channel: int, attr: str) -> ValueGetter:
 _GENERAL: tuple[Register, ...] = (
     Register(0, "timestamp", "s", "uint64", 0, "Unix time of the snapshot", _timestamp),
     Register(4, "uptime", "ms", "uint64", 0, "Milliseconds since the meter started", _uptime),
-    Register(100, "voltage", "V", "float32", 1, "RMS voltage of channel 0", _voltage),
-    Register(102, "grid_frequency", "Hz", "float32", 3, "Line frequency, filtered", _frequency),
+    Register(100, "voltage", "V", "float32", 1, "RMS voltage of channel 0", _voltage, channel=0),
+    Register(102, "grid_frequency", "Hz", "float32", 3, "Line frequency, filtered", _frequency, channel=0),
 )
 
 
@@ -147,6 +161,7 @@ def _role_block(index: int, role: Role) -> tuple[Register, ...]:
                 q.decimals,
                 text,
                 _aggregate_value(role, q.attr),
+                role=role if q.attr in MEASURED else None,
             )
         )
     return tuple(rows)
@@ -163,6 +178,7 @@ def _channel_block(channel: int) -> tuple[Register, ...]:
             q.decimals,
             f"Channel {channel}: {_TEXT[q.attr]}{_CHANNEL_NOTE.get(q.attr, '')}",
             _channel_value(channel, q.attr),
+            channel=channel if q.attr in MEASURED else None,
         )
         for i, q in enumerate(_CHANNEL_QUANTITIES)
     )

@@ -11,6 +11,9 @@ listed as an issue by the sources component).
 A quantity the remote meter has no counter for (a per-phase apparent energy on an Eastron meter) is
 integrated from its power over the time since the previous reading, at most `MAX_HOLD_S`: after an
 outage that energy is unknown, so it is not invented.
+
+After a restart a follower continues from the counters saved with homemeter's totals (`restore`):
+the first reading's step from them is credited, checked against the time since that saved reading.
 """
 
 from __future__ import annotations
@@ -46,17 +49,29 @@ class CounterFollower:
     def __init__(self) -> None:
         self._last: list[float | None] = [None] * len(ENERGY_QUANTITIES)
 
+    def restore(self, counters: Sequence[float | None]) -> None:
+        """Continue from saved counters: the next `follow` credits its step from them."""
+        self._last = list(counters)
+
     def follow(
-        self, counters: Sequence[float | None], m: Measurement, elapsed_s: float | None
+        self,
+        counters: Sequence[float | None],
+        m: Measurement,
+        elapsed_s: float | None,
+        integrate: bool = True,
     ) -> tuple[EnergyTotals, list[CounterJump]]:
-        """The energy since the previous call; `elapsed_s` None on the first reading (a baseline)."""
+        """The energy since the previous call; `elapsed_s` None on the first reading (a baseline).
+
+        `integrate` False: a quantity without a counter gets nothing for this step (the first reading
+        after a restart: the power during the stop is unknown).
+        """
         powers = _powers(m)
         limit = RESOLUTION + POWER_LIMIT * (elapsed_s or 0.0) / SECONDS_PER_HOUR
+        hold = min(elapsed_s or 0.0, MAX_HOLD_S) if integrate else 0.0
         deltas: list[float] = []
         jumps: list[CounterJump] = []
         for k, (counter, power) in enumerate(zip(counters, powers, strict=True)):
             if counter is None:
-                hold = min(elapsed_s or 0.0, MAX_HOLD_S)
                 deltas.append(power * hold / SECONDS_PER_HOUR)
                 continue
             last, self._last[k] = self._last[k], counter

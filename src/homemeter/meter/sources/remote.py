@@ -9,6 +9,11 @@ meter channel that `sources.channels` names.
 A meter is unreachable after `FAILURES_UNREACHABLE` failed polls in a row; its channels then have no
 values (the meter shows none, never zeros) and its counters' baselines stay, so the first good poll
 after the outage credits what the meter counted meanwhile: no gap, no double count.
+
+Across a restart: when the meter takes a channel's energy, the counters it came from become that
+channel's *taken baseline*. The meter takes and publishes in one step of the event loop, so the
+taken baselines always match the latest snapshot's totals; the energy persister saves both in one
+transaction (`counter_baselines`), and the next start continues from them (`restore`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -28,7 +33,7 @@ from homemeter.config.roles import Phase, Role
 from homemeter.config.sources import MeterSource, SourcesConfig
 from homemeter.errors import SourceUnavailable
 from homemeter.meter.snapshot import EnergyTotals
-from homemeter.meter.source import Measurement, RemoteReading, SourceHealth
+from homemeter.meter.source import CounterBaseline, Measurement, RemoteReading, SourceHealth
 from homemeter.meter.sources.counters import CounterFollower, CounterJump
 
 log = logging.getLogger(__name__)
@@ -79,19 +84,30 @@ class Jump:
 class _Pending:
     measurement: Measurement
     power_factor: float | None
+    counters: tuple[float | None, ...]  # the newest reading's, which `energy` brings the totals up to
+    read_at: float  # epoch s of that reading
     energy: list[float] = field(default_factory=lambda: [0.0] * 5)
 
 
 class Poller(ABC):
     """One remote meter: fetch on a fixed cadence, follow its counters, keep what the meter takes."""
 
-    def __init__(self, config: MeterSource, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: MeterSource,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
         self.name = config.name
         self._clock = clock
+        self._wall = wall
         self._followers: dict[int, CounterFollower] = {}
         self._last_seen: dict[int, float] = {}  # meter channel -> clock of its last reading
         self._pending: dict[int, _Pending] = {}
+        #: meter channel -> (counters, epoch s) the energy the meter took last came from
+        self._taken: dict[int, tuple[tuple[float | None, ...], float]] = {}
+        self._restored: dict[int, float] = {}  # meter channel -> epoch s of its restored baseline
         self._present: frozenset[int] = frozenset()
         self._frequency: float | None = None
         self._failures = 0  # failed polls in a row
@@ -115,11 +131,23 @@ class Poller(ABC):
         pending = self._pending.pop(channel, None)
         if pending is None:
             return None
+        self._taken[channel] = (pending.counters, pending.read_at)
         return RemoteReading(pending.measurement, pending.power_factor, EnergyTotals(*pending.energy))
 
     @property
     def frequency(self) -> float | None:
         return self._frequency if self.reachable else None
+
+    def taken(self, channel: int) -> tuple[tuple[float | None, ...], float] | None:
+        """The counters (and when they were read) the meter's totals include for this channel."""
+        return self._taken.get(channel)
+
+    def restore(self, channel: int, counters: tuple[float | None, ...], read_at: float) -> None:
+        """Continue this channel from counters saved with homemeter's totals (before polling starts)."""
+        follower = self._followers[channel] = CounterFollower()
+        follower.restore(counters)
+        self._taken[channel] = (counters, read_at)
+        self._restored[channel] = read_at
 
     # ----------------------------------------------------------------- polling
     async def run(self) -> None:
@@ -177,14 +205,14 @@ class Poller(ABC):
         self._failures = 0
         self._ever = True
         self._error = None
-        self.last_poll = time.time()
+        wall = self.last_poll = self._wall()
         if poll.frequency is not None and math.isfinite(poll.frequency):
             self._frequency = poll.frequency
         if poll.identities is not None:
             self.identities = MappingProxyType(dict(poll.identities))
         jumps = len(self.jumps)
         for channel, values in poll.channels.items():
-            self._credit(channel, values, now)
+            self._credit(channel, values, now, wall)
         self._present = frozenset(poll.channels)
         if len(self.jumps) > jumps:
             first = self.jumps[jumps]
@@ -195,12 +223,19 @@ class Poller(ABC):
                 first.jump.before, first.jump.after,
             )  # fmt: skip
 
-    def _credit(self, channel: int, values: RemoteChannel, now: float) -> None:
+    def _credit(self, channel: int, values: RemoteChannel, now: float, wall: float) -> None:
         follower = self._followers.setdefault(channel, CounterFollower())
         seen = self._last_seen.get(channel)
         self._last_seen[channel] = now
-        elapsed = None if seen is None else now - seen
-        delta, jumps = follower.follow(values.counters, values.measurement, elapsed)
+        restored = self._restored.pop(channel, None)
+        if seen is None and restored is not None:
+            # The first reading after a restart: its step from the saved counters is what the meter
+            # counted while homemeter was stopped (plausible over the wall time since that reading).
+            elapsed: float | None = max(wall - restored, 0.0)
+            delta, jumps = follower.follow(values.counters, values.measurement, elapsed, integrate=False)
+        else:
+            elapsed = None if seen is None else now - seen
+            delta, jumps = follower.follow(values.counters, values.measurement, elapsed)
         for jump in jumps:
             self.counters["counterJumps"] += 1
             log.debug(
@@ -210,8 +245,11 @@ class Poller(ABC):
             self.jumps.append(Jump(self.name, channel, jump))
         pending = self._pending.get(channel)
         if pending is None:
-            pending = self._pending[channel] = _Pending(values.measurement, values.power_factor)
+            pending = self._pending[channel] = _Pending(
+                values.measurement, values.power_factor, values.counters, wall
+            )
         pending.measurement, pending.power_factor = values.measurement, values.power_factor
+        pending.counters, pending.read_at = values.counters, wall
         for k, x in enumerate(delta.as_tuple()):
             pending.energy[k] += x
 
@@ -255,6 +293,30 @@ class RemoteSources:
 
     def route(self, channel: int) -> tuple[Poller, int] | None:
         return self._routes.get(channel)
+
+    def counter_baselines(self) -> tuple[CounterBaseline, ...]:
+        """Per homemeter channel, the remote counters its totals include (saved with the totals)."""
+        out = []
+        for channel, (poller, source_channel) in sorted(self._routes.items()):
+            taken = poller.taken(source_channel)
+            if taken is not None:
+                counters, read_at = taken
+                url = poller.config.url
+                out.append(CounterBaseline(channel, poller.name, url, source_channel, counters, read_at))
+        return tuple(out)
+
+    def restore(self, baselines: Iterable[CounterBaseline]) -> int:
+        """Continue from saved baselines whose channel still shows the same meter channel; how many."""
+        used = 0
+        for b in baselines:
+            route = self._routes.get(b.channel)
+            if route is None:
+                continue
+            poller, source_channel = route
+            if (poller.name, poller.config.url, source_channel) == (b.source, b.url, b.source_channel):
+                poller.restore(source_channel, b.counters, b.read_at)
+                used += 1
+        return used
 
     # ----------------------------------------------------------------- SampleSource
     def factory_channels(self, count: int) -> tuple[ChannelConfig, ...]:
