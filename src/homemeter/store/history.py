@@ -291,6 +291,7 @@ class HistoryArchive(Component):
         window = Window(retention_start(self.now(), self.retention_years), end)
         report = await import_history(self.ctx.database, history, attribution(channels), window)
         self.count("rowsImported", report.rows_added)
+        await self.files.warm()  # the imported days' file pieces, before the next read needs them
         log.info("device energy history imported %s", report.message())
         return report
 
