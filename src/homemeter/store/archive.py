@@ -45,7 +45,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS history_hour (hour INTEGER NOT NULL, channel INTEGER NOT NULL, "
     + "".join(f"{c} REAL NOT NULL, " for c in ENERGY_COLUMNS)
     + "active INTEGER NOT NULL, status INTEGER NOT NULL, "
-    # rev: the write that last touched the row (history_meta 'rev'); the files' ETags use it.
+    # rev: the write that last touched the row (history_meta 'rev'): which write brought a row.
     "rev INTEGER NOT NULL, PRIMARY KEY (hour, channel)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS history_hour_channel ON history_hour (channel, hour)",
     "CREATE TABLE IF NOT EXISTS history_event (at REAL NOT NULL, channel INTEGER NOT NULL, "

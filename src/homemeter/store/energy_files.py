@@ -146,12 +146,13 @@ class EnergyFiles:
 
     async def _gzip(self, period: Period, cached: tuple[object, EnergyFile] | None) -> EnergyFile | None:
         first, end = period.start // DAY, period.end // DAY
-        days = await self._db.call(archive.file_days, first, end)
+        if cached is not None:  # revalidated from the days' sizes and CRCs, no piece read
+            days = await self._db.call(archive.file_days, first, end)
+            if days and cached[1].etag == _digest(period, days):
+                return cached[1]
+        days = await self._db.call(archive.file_days, first, end, True)
         if not days:
             return None
-        if cached is not None and cached[1].etag == _digest(period, days):
-            return cached[1]
-        days = await self._db.call(archive.file_days, first, end, True)  # the same or newer: joined
         content = await asyncio.to_thread(gzip_file, days)
         return EnergyFile(content, _digest(period, days))
 
