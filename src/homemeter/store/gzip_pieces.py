@@ -21,6 +21,7 @@ _HEADER = bytes.fromhex("1f8b08000000000002ff")
 _FINAL = b"\x03\x00"  # an empty final block (fixed Huffman): ends the deflate stream
 _TRAILER = 8  # CRC-32 and size, little-endian
 _ZEROS = bytes(64 * 1024)
+_MASK = 0xFFFFFFFF
 
 
 class Piece(NamedTuple):
@@ -47,10 +48,10 @@ def _over_zeros(crc: int, count: int) -> int:
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     """CRC-32 of A+B from crc(A), crc(B) and len(B), without A or B (zlib's, which Python lacks).
 
-    Continuing a CRC over B is affine in the starting value: the part that depends on crc(A) is the
-    same for B as for as many zero bytes, which zlib runs through at memory speed.
+    crc(A+B) = shift(crc(A)) ^ crc(B), where shift is zlib's (inverted) register run over len(B)
+    zero bytes: the CRC is linear in the register, and zlib runs over zeros at memory speed.
     """
-    return _over_zeros(crc1, len2) ^ _over_zeros(0, len2) ^ crc2
+    return _over_zeros(crc1 ^ _MASK, len2) ^ _MASK ^ crc2
 
 
 def joined_size(packed: Iterable[int]) -> int:
@@ -66,5 +67,5 @@ def join(pieces: Iterable[Piece]) -> bytes:
         crc = crc32_combine(crc, p.crc, p.size)
         size += p.size
         parts.append(p.deflate)
-    parts += [_FINAL, struct.pack("<II", crc, size & 0xFFFFFFFF)]
+    parts += [_FINAL, struct.pack("<II", crc, size & _MASK)]
     return b"".join(parts)
