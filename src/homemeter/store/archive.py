@@ -231,6 +231,7 @@ def channel_states(conn: sqlite3.Connection) -> dict[int, tuple[str, str]]:
 def drop_future_provisional(conn: sqlite3.Connection, now: float) -> int:
     """Provisional rows of an hour that has not closed yet: it will be written when it closes."""
     with conn:
+        conn.execute("BEGIN IMMEDIATE")  # the rows and their days' file pieces go together
         hours = conn.execute(
             "DELETE FROM history_hour WHERE hour > ? AND status = ? RETURNING hour",
             (now, int(RowStatus.PROVISIONAL)),
