@@ -336,6 +336,11 @@ def revision(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def file_state(conn: sqlite3.Connection) -> tuple[int, int | None]:
+    """(revision, first hour): what the device's files in memory are checked against."""
+    return revision(conn), first_hour(conn)
+
+
 class FileDay(NamedTuple):
     day: int  # UTC day number (epoch s // 86400)
     packed: int  # compressed bytes of its piece

@@ -88,16 +88,18 @@ class EnergyFiles:
         # name -> ((archive revision, period), file): good while neither changed
         self._cache: OrderedDict[str, tuple[tuple[int, Period], EnergyFile]] = OrderedDict()
 
-    async def _periods(self) -> dict[str, Period]:
-        first = await self._db.call(archive.first_hour)
+    async def _state(self) -> tuple[int, dict[str, Period]]:
+        """The archive's revision and the files with their periods, in one database call: a file in
+        memory is served after this one hop to the writer thread."""
+        rev, first = await self._db.call(archive.file_state)
         year = datetime.fromtimestamp(first, UTC).year if first is not None else None
-        return periods(self._now(), year)
+        return rev, periods(self._now(), year)
 
     async def listing(self) -> dict[str, int]:
         """Existing files (name relative to `energy/`) -> size in bytes."""
-        rev = await self._db.call(archive.revision)
+        rev, names = await self._state()
         out = {}
-        for name, period in (await self._periods()).items():
+        for name, period in names.items():
             cached = self._cache.get(name)
             if cached is not None and cached[0] == (rev, period):
                 out[name] = len(cached[1].content)
@@ -105,7 +107,7 @@ class EnergyFiles:
                 days = await self._db.call(archive.file_days, period.start // DAY, period.end // DAY)
                 if days:
                     out[name] = joined_size([len(_HEADER_PIECE.deflate), *(d.packed for d in days)])
-            elif (found := await self._file(name, period)) is not None:
+            elif (found := await self._file(name, period, rev)) is not None:
                 out[name] = len(found.content)
         return out
 
@@ -116,8 +118,9 @@ class EnergyFiles:
             today = int(self._now() // DAY)
             while await self._db.call(archive.build_file_days, 0, today, BUILD_BATCH):
                 pass
-            for name, period in (await self._periods()).items():
-                await self._file(name, period)
+            rev, names = await self._state()
+            for name, period in names.items():
+                await self._file(name, period, rev)
         except StoreError as err:
             log.warning("energy files could not be generated error=%s", err)
 
@@ -125,11 +128,12 @@ class EnergyFiles:
         """The file `name` (relative to `energy/`), None when the device would not have it."""
         if not _NAME.fullmatch(name):
             return None
-        period = (await self._periods()).get(name)
-        return None if period is None else await self._file(name, period)
+        rev, names = await self._state()
+        period = names.get(name)
+        return None if period is None else await self._file(name, period, rev)
 
-    async def _file(self, name: str, period: Period) -> EnergyFile | None:
-        key = (await self._db.call(archive.revision), period)
+    async def _file(self, name: str, period: Period, rev: int) -> EnergyFile | None:
+        key = (rev, period)
         cached = self._cache.get(name)
         if cached is not None and cached[0] == key:  # nothing written since: no query at all
             self._cache.move_to_end(name)
