@@ -293,7 +293,7 @@ class HistoryArchive(Component):
         window = Window(retention_start(self.now(), self.retention_years), end)
         report = await import_history(self.ctx.database, history, attribution(channels), window)
         self.count("rowsImported", report.rows_added)
-        await self.files.warm()  # the imported days' file pieces, before the next read needs them
+        self.spawn(self.files.warm(), "files")  # the changed files into memory
         log.info("device energy history imported %s", report.message())
         return report
 
