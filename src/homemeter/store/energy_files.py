@@ -73,6 +73,8 @@ def gzip_file(days: Sequence[FileDay]) -> bytes:
 
 
 def _digest(period: Period, days: Sequence[FileDay]) -> str:
+    """The ETag: from what the file holds (each day's size and CRC), so it survives a restart and a
+    piece made again with the same lines; no piece is read to check it."""
     h = hashlib.blake2b(
         repr((period, [(d.day, d.piece.size, d.piece.crc) for d in days])).encode(), digest_size=8
     )
