@@ -157,6 +157,12 @@ async def test_a_change_to_the_history_changes_the_files_that_hold_it(tmp_path: 
     assert after["monthly/2026-03.csv.gz"] == before["monthly/2026-03.csv.gz"]
     yearly = await files.read("yearly/2026.csv.gz")
     assert yearly is not None and b"2026-02-14T05:00:00.000Z,9,5005,200" in gzip.decompress(yearly.content)
+    # Into a day that had no rows at all (no piece to drop): the file in memory is not served again.
+    early = [(epoch(2026, 1, 5, 3), 9, 4000.0, 0.0, 0.0, 0.0, 0.0, 1, int(RowStatus.IMPORTED))]
+    assert await store.call(archive.add, early, []) == 1
+    after = await assert_as_before(files, store.path, clock[0])
+    yearly = await files.read("yearly/2026.csv.gz")
+    assert yearly is not None and b"2026-01-05T03:00:00.000Z,9,4000,0\n" in gzip.decompress(yearly.content)
     # A day closes: the monthly file gains it, today's file starts again.
     await store.call(archive.write, history(epoch(2026, 3, 3, 8), epoch(2026, 3, 4, 1), channels=3))
     clock[0] = epoch(2026, 3, 4, 0, 30)

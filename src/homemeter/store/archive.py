@@ -121,13 +121,26 @@ def forget_file_days(conn: sqlite3.Connection) -> None:
     """Make every day's file piece again (history rows were written around `write` and `add`)."""
     conn.execute("DELETE FROM history_file_day")
     conn.execute(f"INSERT OR IGNORE INTO history_file_dirty SELECT DISTINCT hour / {DAY} FROM history_hour")
+    _files_changed(conn)
 
 
 def _touch(conn: sqlite3.Connection, hours: Iterable[float]) -> None:
     """The days of these hours changed: their file pieces are dropped and made again when read."""
     days = [(d,) for d in {int(h) // DAY for h in hours}]
-    conn.executemany("DELETE FROM history_file_day WHERE day = ?", days)
-    conn.executemany("INSERT OR IGNORE INTO history_file_dirty (day) VALUES (?)", days)
+    dropped = conn.executemany("DELETE FROM history_file_day WHERE day = ?", days).rowcount
+    marked = conn.executemany("INSERT OR IGNORE INTO history_file_dirty (day) VALUES (?)", days).rowcount
+    # Another hour of a day already marked (today's, every hour) changes no compressed file.
+    if dropped > 0 or marked > 0:
+        _files_changed(conn)
+
+
+def _files_changed(conn: sqlite3.Connection) -> None:
+    """Count a change of the compressed files' days (history_meta 'files'): the files kept in memory
+    are checked again; unchanged, they are served without one more query."""
+    conn.execute(
+        "INSERT INTO history_meta (key, value) VALUES ('files', 1) "
+        "ON CONFLICT (key) DO UPDATE SET value = value + 1"
+    )
 
 
 def _next_rev(conn: sqlite3.Connection) -> int:
@@ -253,6 +266,7 @@ def prune(conn: sqlite3.Connection, before: int) -> int:
                 conn.execute("DELETE FROM history_file_day WHERE day < ?", (before // DAY,))
                 conn.execute("DELETE FROM history_file_dirty WHERE day < ?", (before // DAY,))
                 _touch(conn, [before])  # the day `before` falls in lost its earlier hours
+                _files_changed(conn)
                 _next_rev(conn)
     except sqlite3.Error as err:
         raise StoreError(f"cannot prune the energy history: {err}") from err
@@ -272,6 +286,7 @@ def clear(conn: sqlite3.Connection) -> None:
         ):
             conn.execute(f"DELETE FROM {table}")  # fixed names, not input
         _next_rev(conn)
+        _files_changed(conn)
 
 
 def events_between(conn: sqlite3.Connection, start: float, end: float) -> list[Event]:
@@ -336,9 +351,17 @@ def revision(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def file_state(conn: sqlite3.Connection) -> tuple[int, int | None]:
-    """(revision, first hour): what the device's files in memory are checked against."""
-    return revision(conn), first_hour(conn)
+class FileState(NamedTuple):
+    """What the device's files kept in memory are checked against."""
+
+    rev: int  # `revision`: any row written (today's plain file)
+    files: int  # any change to the days of the compressed files
+    first_hour: int | None
+
+
+def file_state(conn: sqlite3.Connection) -> FileState:
+    row = conn.execute("SELECT value FROM history_meta WHERE key = 'files'").fetchone()
+    return FileState(revision(conn), int(row[0]) if row else 0, first_hour(conn))
 
 
 class FileDay(NamedTuple):

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from homemeter.component import Database
 from homemeter.errors import StoreError
 from homemeter.store import archive
-from homemeter.store.archive import DAY, FileDay
+from homemeter.store.archive import DAY, FileDay, FileState
 from homemeter.store.gzip_pieces import join, joined_size, piece
 
 log = logging.getLogger(__name__)
@@ -81,35 +81,41 @@ def _digest(period: Period, days: Sequence[FileDay]) -> str:
     return f'"{h.hexdigest()}"'
 
 
+def _key(name: str, period: Period, state: FileState) -> tuple[int, Period]:
+    return (state.files if name.endswith(".gz") else state.rev), period
+
+
 class EnergyFiles:
     """List and read the generated files; `now` is the meter clock (their dates follow it)."""
 
     def __init__(self, database: Database, now: Callable[[], float]) -> None:
         self._db = database
         self._now = now
-        # name -> ((archive revision, period), file): good while neither changed
+        # name -> ((revision, period), file): good while neither changed; the revision is the
+        # archive's for today's plain file, that of the closed days for the compressed ones
         self._cache: OrderedDict[str, tuple[tuple[int, Period], EnergyFile]] = OrderedDict()
 
-    async def _state(self) -> tuple[int, dict[str, Period]]:
-        """The archive's revision and the files with their periods, in one database call: a file in
-        memory is served after this one hop to the writer thread."""
-        rev, first = await self._db.call(archive.file_state)
+    async def _state(self) -> tuple[FileState, dict[str, Period]]:
+        """What the files depend on and the files with their periods, in one database call: a file
+        in memory is served after this one hop to the writer thread."""
+        state = await self._db.call(archive.file_state)
+        first = state.first_hour
         year = datetime.fromtimestamp(first, UTC).year if first is not None else None
-        return rev, periods(self._now(), year)
+        return state, periods(self._now(), year)
 
     async def listing(self) -> dict[str, int]:
         """Existing files (name relative to `energy/`) -> size in bytes."""
-        rev, names = await self._state()
+        state, names = await self._state()
         out = {}
         for name, period in names.items():
             cached = self._cache.get(name)
-            if cached is not None and cached[0] == (rev, period):
+            if cached is not None and cached[0] == _key(name, period, state):
                 out[name] = len(cached[1].content)
             elif name.endswith(".gz"):  # the size from the pieces' lengths: nothing joined
                 days = await self._db.call(archive.file_days, period.start // DAY, period.end // DAY)
                 if days:
                     out[name] = joined_size([len(_HEADER_PIECE.deflate), *(d.packed for d in days)])
-            elif (found := await self._file(name, period, rev)) is not None:
+            elif (found := await self._file(name, period, state)) is not None:
                 out[name] = len(found.content)
         return out
 
@@ -120,9 +126,9 @@ class EnergyFiles:
             today = int(self._now() // DAY)
             while await self._db.call(archive.build_file_days, 0, today, BUILD_BATCH):
                 pass
-            rev, names = await self._state()
+            state, names = await self._state()
             for name, period in names.items():
-                await self._file(name, period, rev)
+                await self._file(name, period, state)
         except StoreError as err:
             log.warning("energy files could not be generated error=%s", err)
 
@@ -130,12 +136,12 @@ class EnergyFiles:
         """The file `name` (relative to `energy/`), None when the device would not have it."""
         if not _NAME.fullmatch(name):
             return None
-        rev, names = await self._state()
+        state, names = await self._state()
         period = names.get(name)
-        return None if period is None else await self._file(name, period, rev)
+        return None if period is None else await self._file(name, period, state)
 
-    async def _file(self, name: str, period: Period, rev: int) -> EnergyFile | None:
-        key = (rev, period)
+    async def _file(self, name: str, period: Period, state: FileState) -> EnergyFile | None:
+        key = _key(name, period, state)
         cached = self._cache.get(name)
         if cached is not None and cached[0] == key:  # nothing written since: no query at all
             self._cache.move_to_end(name)
