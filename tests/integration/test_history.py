@@ -22,8 +22,9 @@ import pytest
 from homemeter.config.channel import ChannelConfig
 from homemeter.meter.sources.simulator import default_channel_configs
 from homemeter.store.backfill import Simulation, simulate_into
-from homemeter.store.energy_files import HEADER
+from homemeter.store.energy_files import HEADER, periods
 from tests.integration.conftest import RunningService, start_service, wait_until
+from tests.unit.test_energy_files import reference
 
 API = "/api/v1"
 DAYS = 40
@@ -77,6 +78,16 @@ def test_the_device_files_parse_with_its_columns_and_gzip(filled: RunningService
     # The last archived row is at most an hour behind what the meter shows now.
     live = filled.get(f"{API}/ade7953/meter-values?index=0").json()["activeEnergyImported"]
     assert 0 <= live - grid[-1][0] < 10_000
+
+
+def test_compressed_files_hold_what_one_plain_query_of_their_period_gives(filled: RunningService) -> None:
+    files = device_files(filled)
+    now = time.time()
+    first = datetime.fromtimestamp(now - DAYS * 86_400 - 3600, UTC).year
+    compressed = {name: period for name, period in periods(now, first).items() if name.endswith(".gz")}
+    assert compressed and set(compressed) <= set(files)
+    for name, period in compressed.items():
+        assert gzip.decompress(files[name]) == reference(filled.data_dir / "energy.db", *period), name
 
 
 def test_generated_files_revalidate_with_their_etag(filled: RunningService) -> None:

@@ -12,12 +12,14 @@ UTC hour boundary: the row at hour H is the counter at the instant H, so the ene
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from homemeter.errors import StoreError
 from homemeter.meter.quantities import ENERGY_COLUMNS
+from homemeter.store.gzip_pieces import Piece, piece
 
 HOUR = 3600
 DAY = 86_400
@@ -43,7 +45,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS history_hour (hour INTEGER NOT NULL, channel INTEGER NOT NULL, "
     + "".join(f"{c} REAL NOT NULL, " for c in ENERGY_COLUMNS)
     + "active INTEGER NOT NULL, status INTEGER NOT NULL, "
-    # rev: the write that last touched the row (history_meta 'rev'); the files' ETags use it.
+    # rev: the write that last touched the row (history_meta 'rev'): which write brought a row.
     "rev INTEGER NOT NULL, PRIMARY KEY (hour, channel)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS history_hour_channel ON history_hour (channel, hour)",
     "CREATE TABLE IF NOT EXISTS history_event (at REAL NOT NULL, channel INTEGER NOT NULL, "
@@ -57,11 +59,16 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS history_channel (channel INTEGER PRIMARY KEY, role TEXT NOT NULL, "
     "group_label TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    # Each UTC day's rows as the device's CSV lines, with the version they were made from: a year's
-    # file joins 365 of them (~20 ms) instead of formatting 150,000 rows again (~200 ms).
-    "CREATE TABLE IF NOT EXISTS history_chunk (day INTEGER PRIMARY KEY, version TEXT NOT NULL, "
-    "text TEXT NOT NULL)",
+    # Each closed UTC day's rows of the device's files as CSV lines, compressed once into a gzip
+    # piece (gzip_pieces): a year's file joins 365 of them in a few ms, also right after a restart.
+    # size and crc are the lines' (uncompressed), packed the piece's length.
+    "CREATE TABLE IF NOT EXISTS history_file_day (day INTEGER PRIMARY KEY, size INTEGER NOT NULL, "
+    "crc INTEGER NOT NULL, packed INTEGER NOT NULL, deflate BLOB NOT NULL)",
+    # Days whose rows were written since their piece was made: made again before any file is read.
+    "CREATE TABLE IF NOT EXISTS history_file_dirty (day INTEGER PRIMARY KEY)",
 )
+# history_meta key set once the pieces cover every day (databases from before them: all made again).
+_FILE_DAYS_KEY = "file_days"
 _INSERT_HOUR = (
     f"INSERT INTO history_hour (hour, channel, {_COLS}, active, status, rev) "
     f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 4))}, ?) "
@@ -100,8 +107,40 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     try:
         for statement in _SCHEMA:
             conn.execute(statement)
+        if conn.execute("SELECT 1 FROM history_meta WHERE key = ?", (_FILE_DAYS_KEY,)).fetchone() is None:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("DROP TABLE IF EXISTS history_chunk")  # the uncompressed lines kept before
+                forget_file_days(conn)
+                conn.execute("INSERT INTO history_meta (key, value) VALUES (?, 1)", (_FILE_DAYS_KEY,))
     except sqlite3.Error as err:
         raise StoreError(f"cannot create the energy history tables: {err}") from err
+
+
+def forget_file_days(conn: sqlite3.Connection) -> None:
+    """Make every day's file piece again (history rows were written around `write` and `add`)."""
+    conn.execute("DELETE FROM history_file_day")
+    conn.execute(f"INSERT OR IGNORE INTO history_file_dirty SELECT DISTINCT hour / {DAY} FROM history_hour")
+    _files_changed(conn)
+
+
+def _touch(conn: sqlite3.Connection, hours: Iterable[float]) -> None:
+    """The days of these hours changed: their file pieces are dropped and made again when read."""
+    days = [(d,) for d in {int(h) // DAY for h in hours}]
+    dropped = conn.executemany("DELETE FROM history_file_day WHERE day = ?", days).rowcount
+    marked = conn.executemany("INSERT OR IGNORE INTO history_file_dirty (day) VALUES (?)", days).rowcount
+    # Another hour of a day already marked (today's, every hour) changes no compressed file.
+    if dropped > 0 or marked > 0:
+        _files_changed(conn)
+
+
+def _files_changed(conn: sqlite3.Connection) -> None:
+    """Count a change of the compressed files' days (history_meta 'files'): the files kept in memory
+    are checked again; unchanged, they are served without one more query."""
+    conn.execute(
+        "INSERT INTO history_meta (key, value) VALUES ('files', 1) "
+        "ON CONFLICT (key) DO UPDATE SET value = value + 1"
+    )
 
 
 def _next_rev(conn: sqlite3.Connection) -> int:
@@ -126,6 +165,7 @@ def write(
             conn.execute("BEGIN IMMEDIATE")
             rev = _next_rev(conn)
             conn.executemany(_INSERT_HOUR, [(*r, rev) for r in rows])
+            _touch(conn, (r[0] for r in rows))
             conn.executemany(_INSERT_EVENT, [_event_params(e) for e in events])
             conn.executemany(
                 "INSERT OR REPLACE INTO history_channel (channel, role, group_label) VALUES (?, ?, ?)", states
@@ -144,10 +184,12 @@ def add(conn: sqlite3.Connection, rows: Sequence[HourRow], events: Sequence[Even
             conn.execute("BEGIN IMMEDIATE")
             rev = _next_rev(conn)
             cur = conn.executemany(_ADD_HOUR, [(*r, rev) for r in rows])
+            added = cur.rowcount
+            _touch(conn, (r[0] for r in rows))
             conn.executemany(_INSERT_EVENT, [_event_params(e) for e in events])
     except sqlite3.Error as err:
         raise StoreError(f"cannot write the energy history: {err}") from err
-    return max(cur.rowcount, 0)
+    return max(added, 0)
 
 
 def _event_params(e: Event) -> tuple[object, ...]:
@@ -202,12 +244,15 @@ def channel_states(conn: sqlite3.Connection) -> dict[int, tuple[str, str]]:
 def drop_future_provisional(conn: sqlite3.Connection, now: float) -> int:
     """Provisional rows of an hour that has not closed yet: it will be written when it closes."""
     with conn:
-        cur = conn.execute(
-            "DELETE FROM history_hour WHERE hour > ? AND status = ?", (now, int(RowStatus.PROVISIONAL))
-        )
-        if cur.rowcount:
+        conn.execute("BEGIN IMMEDIATE")  # the rows and their days' file pieces go together
+        hours = conn.execute(
+            "DELETE FROM history_hour WHERE hour > ? AND status = ? RETURNING hour",
+            (now, int(RowStatus.PROVISIONAL)),
+        ).fetchall()
+        if hours:
             _next_rev(conn)
-    return cur.rowcount
+            _touch(conn, (h for (h,) in hours))
+    return len(hours)
 
 
 def prune(conn: sqlite3.Connection, before: int) -> int:
@@ -218,7 +263,10 @@ def prune(conn: sqlite3.Connection, before: int) -> int:
             cur = conn.execute("DELETE FROM history_hour WHERE hour < ?", (before,))
             conn.execute("DELETE FROM history_event WHERE at < ?", (before,))
             if cur.rowcount:
-                conn.execute("DELETE FROM history_chunk WHERE day < ?", (before // DAY + 1,))
+                conn.execute("DELETE FROM history_file_day WHERE day < ?", (before // DAY,))
+                conn.execute("DELETE FROM history_file_dirty WHERE day < ?", (before // DAY,))
+                _touch(conn, [before])  # the day `before` falls in lost its earlier hours
+                _files_changed(conn)
                 _next_rev(conn)
     except sqlite3.Error as err:
         raise StoreError(f"cannot prune the energy history: {err}") from err
@@ -229,9 +277,16 @@ def clear(conn: sqlite3.Connection) -> None:
     """Remove every archived hour and event (`simulate --replace`)."""
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        for table in ("history_hour", "history_event", "history_channel", "history_chunk"):
+        for table in (
+            "history_hour",
+            "history_event",
+            "history_channel",
+            "history_file_day",
+            "history_file_dirty",
+        ):
             conn.execute(f"DELETE FROM {table}")  # fixed names, not input
         _next_rev(conn)
+        _files_changed(conn)
 
 
 def events_between(conn: sqlite3.Connection, start: float, end: float) -> list[Event]:
@@ -296,47 +351,74 @@ def revision(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def file_versions(conn: sqlite3.Connection, start: int, end: int) -> dict[int, tuple[int, int]]:
-    """UTC day -> (rows, newest rev) of the device file rows in [start, end): changes with them."""
-    cur = conn.execute(f"SELECT hour / {DAY}, count(*), max(rev) {_FILE_ROWS} GROUP BY 1", (start, end))
-    return {int(day): (int(n), int(rev)) for day, n, rev in cur}
+class FileState(NamedTuple):
+    """What the device's files kept in memory are checked against."""
+
+    rev: int  # `revision`: any row written (today's plain file)
+    files: int  # any change to the days of the compressed files
+    first_hour: int | None
 
 
-def file_text(conn: sqlite3.Connection, start: int, end: int, versions: Mapping[int, tuple[int, int]]) -> str:
-    """The device's CSV rows of the whole UTC days [start, end), from the kept day chunks.
+def file_state(conn: sqlite3.Connection) -> FileState:
+    row = conn.execute("SELECT value FROM history_meta WHERE key = 'files'").fetchone()
+    return FileState(revision(conn), int(row[0]) if row else 0, first_hour(conn))
 
-    Days whose rows changed since their chunk was made (`versions` from `file_versions`) are made
-    again by SQLite (`group_concat` over the day in key order, no Python object per row).
+
+class FileDay(NamedTuple):
+    day: int  # UTC day number (epoch s // 86400)
+    packed: int  # compressed bytes of its piece
+    piece: Piece  # its deflate is empty unless asked for
+
+
+def build_file_days(conn: sqlite3.Connection, first: int, end: int, limit: int = -1) -> int:
+    """Make the file pieces of the changed days in [first, end) (at most `limit`); how many were made.
+
+    A day's lines are formatted by SQLite (`group_concat` in key order, no Python object per row) and
+    compressed once; the days of the device's files are closed, so a piece is made once per day.
     """
-    if start % DAY or end % DAY:
-        raise ValueError("device files cover whole UTC days")
     cur = conn.execute(
-        "SELECT day, version, text FROM history_chunk WHERE day >= ? AND day < ?", (start // DAY, end // DAY)
+        "SELECT day FROM history_file_dirty WHERE day >= ? AND day < ? ORDER BY day LIMIT ?",
+        (first, end, limit),
     )
-    kept = {int(day): (version, text) for day, version, text in cur}
-    wanted = {day: f"{n}-{rev}" for day, (n, rev) in versions.items()}
-    stale = [day for day, version in wanted.items() if kept.get(day, ("",))[0] != version]
-    if stale:
-        try:
-            with conn:
-                conn.execute("BEGIN IMMEDIATE")
-                for day in stale:
-                    text = _day_text(conn, day)
+    days = [int(d) for (d,) in cur]
+    if not days:
+        return 0
+    try:
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for day in days:
+                text = day_text(conn, day * DAY, (day + 1) * DAY)
+                if text:
+                    made = piece(f"{text}\n".encode())
                     conn.execute(
-                        "INSERT OR REPLACE INTO history_chunk VALUES (?, ?, ?)", (day, wanted[day], text)
+                        "INSERT OR REPLACE INTO history_file_day VALUES (?, ?, ?, ?, ?)",
+                        (day, made.size, made.crc, len(made.deflate), made.deflate),
                     )
-                    kept[day] = (wanted[day], text)
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot keep the energy file rows: {err}") from err
-    return "\n".join(kept[day][1] for day in sorted(versions))
+                conn.execute("DELETE FROM history_file_dirty WHERE day = ?", (day,))
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot keep the energy file rows: {err}") from err
+    return len(days)
 
 
-def _day_text(conn: sqlite3.Connection, day: int) -> str:
+def file_days(conn: sqlite3.Connection, first: int, end: int, content: bool = False) -> list[FileDay]:
+    """The file pieces of the days in [first, end) that have rows, made first where changed."""
+    build_file_days(conn, first, end)
+    deflate = "deflate" if content else "x''"  # a fixed choice of column, not input
+    cur = conn.execute(
+        f"SELECT day, size, crc, packed, {deflate} FROM history_file_day "
+        "WHERE day >= ? AND day < ? ORDER BY day",
+        (first, end),
+    )
+    return [FileDay(day, packed, Piece(size, crc, data)) for day, size, crc, packed, data in cur]
+
+
+def day_text(conn: sqlite3.Connection, start: int, end: int) -> str:
+    """The device's CSV lines (no header, no final newline) of the hours in [start, end)."""
     row = conn.execute(
         "SELECT group_concat(line, char(10)) FROM (SELECT "
         "strftime('%Y-%m-%dT%H:%M:%S.000Z', hour, 'unixepoch') || ',' || channel || ',' || "
         "CAST(round(active_imported) AS INTEGER) || ',' || CAST(round(active_exported) AS INTEGER) AS line "
         f"{_FILE_ROWS} ORDER BY hour, channel)",
-        (day * DAY, (day + 1) * DAY),
+        (start, end),
     ).fetchone()
     return row[0] or ""

@@ -25,7 +25,7 @@ from homemeter.meter.snapshot import EnergyTotals
 from homemeter.meter.source import Measurement
 from homemeter.meter.sources.simulator import NOMINAL_VOLTAGE, HouseholdSimulator
 from homemeter.store import archive
-from homemeter.store.archive import HOUR, HourRow, RowStatus
+from homemeter.store.archive import DAY, HOUR, HourRow, RowStatus
 from homemeter.store.energy_store import EnergyStore
 
 _ZERO = ProcessedReading(NOMINAL_VOLTAGE, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -152,10 +152,14 @@ async def _fill(
         batch.extend(rows)
         if len(batch) >= WRITE_BATCH:
             await store.call(archive.write, batch)
+            # The days before the last one written are complete: their device-file pieces now, so
+            # the first request for a year's file finds them made.
+            await store.call(archive.build_file_days, 0, int(batch[-1][0]) // DAY)
             batch = []
         progress((rows[-1][0] - start) / 86_400)
     states = [(c.index, c.role.value, c.groupLabel) for c in channels]
     await store.call(archive.write, [*batch, *backfill.provisional()], (), states)
+    await store.call(archive.build_file_days, 0, int(until) // DAY)
     final = {i: c.totals() for i, c in enumerate(backfill.counters)}
     await store.save_totals(final)
     progress(days)

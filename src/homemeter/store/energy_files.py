@@ -4,35 +4,38 @@ The device keeps today's rows in `energy/daily/YYYY-MM-DD.csv`, the finished day
 `energy/monthly/YYYY-MM.csv.gz` and the finished months of every year in `energy/yearly/YYYY.csv.gz`
 (all UTC). Its dashboard lists the three folders and reads those files, so homemeter offers exactly
 that set, each row in exactly one file, with the device's header, `.000Z` hourly timestamps and
-cumulative integer Wh. A file is built from `history_hour` on request, joining the CSV lines of
-each UTC day, which are made once and kept (`history_chunk`): a year's file costs ~20 ms of joining
-and gzip instead of ~200 ms of formatting 150,000 rows. Its ETag (rows and newest write of its
-period) comes from one grouped query; files are kept in memory until a write changes the archive.
+cumulative integer Wh. The compressed files cover closed days only: each day's lines are compressed
+once into a gzip piece kept in the database (`archive.file_days`), and a file joins its days' pieces
+into one gzip member (`gzip_pieces`): a year costs a few ms, after a restart too, with no row
+formatted or compressed again. The ETag is a digest of the days' sizes and CRCs (the same content
+gives the same ETag across restarts); files are kept in memory until a write changes the archive.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
+import hashlib
 import logging
 import re
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from homemeter.component import Database
 from homemeter.errors import StoreError
 from homemeter.store import archive
+from homemeter.store.archive import DAY, FileDay, FileState
+from homemeter.store.gzip_pieces import join, joined_size, piece
 
 log = logging.getLogger(__name__)
 
 FOLDER = "energy"
 HEADER = "timestamp,channel,active_imported,active_exported"
-# gzip level 1: a year (150,000 rows, 5 MB of CSV) compresses in ~15 ms to ~450 KB; level 6 takes
-# ~100 ms for ~300 KB, which alone would break the 100 ms budget of a year's file.
-GZIP_LEVEL = 1
+_HEADER_PIECE = piece(f"{HEADER}\n".encode())
 CACHE_FILES = 32  # generated files kept in memory (ten yearly archives are ~5 MB)
+BUILD_BATCH = 31  # day pieces made per database call when catching up (~30 ms of the writer thread)
 _NAME = re.compile(r"daily/\d{4}-\d{2}-\d{2}\.csv|monthly/\d{4}-\d{2}\.csv\.gz|yearly/\d{4}\.csv\.gz")
 
 
@@ -64,9 +67,22 @@ def periods(now: float, first_year: int | None) -> dict[str, Period]:
     return names
 
 
-def render(rows: str, compressed: bool) -> bytes:
-    body = f"{HEADER}\n{rows}\n".encode() if rows else f"{HEADER}\n".encode()
-    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0) if compressed else body
+def gzip_file(days: Sequence[FileDay]) -> bytes:
+    """The device's gzip file: the header, then every day's lines, from the kept pieces."""
+    return join([_HEADER_PIECE, *(d.piece for d in days)])
+
+
+def _digest(period: Period, days: Sequence[FileDay]) -> str:
+    """The ETag: from what the file holds (each day's size and CRC), so it survives a restart and a
+    piece made again with the same lines; no piece is read to check it."""
+    h = hashlib.blake2b(
+        repr((period, [(d.day, d.piece.size, d.piece.crc) for d in days])).encode(), digest_size=8
+    )
+    return f'"{h.hexdigest()}"'
+
+
+def _key(name: str, period: Period, state: FileState) -> tuple[int, Period]:
+    return (state.files if name.endswith(".gz") else state.rev), period
 
 
 class EnergyFiles:
@@ -75,26 +91,44 @@ class EnergyFiles:
     def __init__(self, database: Database, now: Callable[[], float]) -> None:
         self._db = database
         self._now = now
-        self._cache: OrderedDict[str, tuple[int, EnergyFile]] = OrderedDict()  # name -> (rev, file)
+        # name -> ((revision, period), file): good while neither changed; the revision is the
+        # archive's for today's plain file, that of the closed days for the compressed ones
+        self._cache: OrderedDict[str, tuple[tuple[int, Period], EnergyFile]] = OrderedDict()
 
-    async def _periods(self) -> dict[str, Period]:
-        first = await self._db.call(archive.first_hour)
+    async def _state(self) -> tuple[FileState, dict[str, Period]]:
+        """What the files depend on and the files with their periods, in one database call: a file
+        in memory is served after this one hop to the writer thread."""
+        state = await self._db.call(archive.file_state)
+        first = state.first_hour
         year = datetime.fromtimestamp(first, UTC).year if first is not None else None
-        return periods(self._now(), year)
+        return state, periods(self._now(), year)
 
     async def listing(self) -> dict[str, int]:
         """Existing files (name relative to `energy/`) -> size in bytes."""
+        state, names = await self._state()
         out = {}
-        for name, period in (await self._periods()).items():
-            found = await self._file(name, period)
-            if found is not None:
+        for name, period in names.items():
+            cached = self._cache.get(name)
+            if cached is not None and cached[0] == _key(name, period, state):
+                out[name] = len(cached[1].content)
+            elif name.endswith(".gz"):  # the size from the pieces' lengths: nothing joined
+                days = await self._db.call(archive.file_days, period.start // DAY, period.end // DAY)
+                if days:
+                    out[name] = joined_size([len(_HEADER_PIECE.deflate), *(d.packed for d in days)])
+            elif (found := await self._file(name, period, state)) is not None:
                 out[name] = len(found.content)
         return out
 
     async def warm(self) -> None:
-        """Generate every file now (after a day or month closed), so no request waits for it."""
+        """Make the pieces of changed closed days and every file now (at start, after a day closed or
+        an import), so no request waits for them."""
         try:
-            await self.listing()
+            today = int(self._now() // DAY)
+            while await self._db.call(archive.build_file_days, 0, today, BUILD_BATCH):
+                pass
+            state, names = await self._state()
+            for name, period in names.items():
+                await self._file(name, period, state)
         except StoreError as err:
             log.warning("energy files could not be generated error=%s", err)
 
@@ -102,27 +136,41 @@ class EnergyFiles:
         """The file `name` (relative to `energy/`), None when the device would not have it."""
         if not _NAME.fullmatch(name):
             return None
-        period = (await self._periods()).get(name)
-        return None if period is None else await self._file(name, period)
+        state, names = await self._state()
+        period = names.get(name)
+        return None if period is None else await self._file(name, period, state)
 
-    async def _file(self, name: str, period: Period) -> EnergyFile | None:
-        rev = await self._db.call(archive.revision)
+    async def _file(self, name: str, period: Period, state: FileState) -> EnergyFile | None:
+        key = _key(name, period, state)
         cached = self._cache.get(name)
-        if cached is not None and cached[0] == rev:  # nothing written since: no query at all
+        if cached is not None and cached[0] == key:  # nothing written since: no query at all
             self._cache.move_to_end(name)
             return cached[1]
-        versions = await self._db.call(archive.file_versions, *period)
-        if not versions:
+        found = await (self._gzip(period, cached) if name.endswith(".gz") else self._daily(period))
+        if found is None:
             self._cache.pop(name, None)
             return None
-        rows = sum(n for n, _ in versions.values())
-        etag = f'"{period.start}-{rows}-{max(r for _, r in versions.values())}"'
-        if cached is None or cached[1].etag != etag:
-            text = await self._db.call(archive.file_text, *period, versions)
-            content = await asyncio.to_thread(render, text, name.endswith(".gz"))
-            cached = (rev, EnergyFile(content, etag))
-        self._cache[name] = (rev, cached[1])
+        self._cache[name] = (key, found)
         self._cache.move_to_end(name)
         while len(self._cache) > CACHE_FILES:
             self._cache.popitem(last=False)
-        return cached[1]
+        return found
+
+    async def _gzip(self, period: Period, cached: tuple[object, EnergyFile] | None) -> EnergyFile | None:
+        first, end = period.start // DAY, period.end // DAY
+        if cached is not None:  # revalidated from the days' sizes and CRCs, no piece read
+            days = await self._db.call(archive.file_days, first, end)
+            if days and cached[1].etag == _digest(period, days):
+                return cached[1]
+        days = await self._db.call(archive.file_days, first, end, True)
+        if not days:
+            return None
+        content = await asyncio.to_thread(gzip_file, days)
+        return EnergyFile(content, _digest(period, days))
+
+    async def _daily(self, period: Period) -> EnergyFile | None:
+        text = await self._db.call(archive.day_text, *period)  # today: 17 channels x 24 h at most
+        if not text:
+            return None
+        content = f"{HEADER}\n{text}\n".encode()
+        return EnergyFile(content, f'"{period.start}-{len(content)}-{zlib.crc32(content):08x}"')

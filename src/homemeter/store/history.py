@@ -243,7 +243,9 @@ class HistoryArchive(Component):
             del self._rows[: len(rows)]
             del self._events[: len(events)]
             self.count("hoursWritten", len({r[0] for r in rows}))
-            if any(r[0] % DAY == 0 for r in rows):  # a UTC day closed: the device's files changed
+            # A UTC day closed: its file piece and the device's files now (not at a stop: the next
+            # start makes them, no task is left behind).
+            if any(r[0] % DAY == 0 for r in rows) and self._state is not State.STOPPED:
                 self.spawn(self.files.warm(), "files")
             self.count("events", len(events))
             self._last_write = time.time()
@@ -291,6 +293,7 @@ class HistoryArchive(Component):
         window = Window(retention_start(self.now(), self.retention_years), end)
         report = await import_history(self.ctx.database, history, attribution(channels), window)
         self.count("rowsImported", report.rows_added)
+        self.spawn(self.files.warm(), "files")  # the changed files into memory
         log.info("device energy history imported %s", report.message())
         return report
 

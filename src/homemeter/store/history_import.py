@@ -329,4 +329,8 @@ async def import_history(
         planner.report.rows_added += written[0]
         if written[1]:
             channel_done()
+    # The device-file pieces of the closed days that got rows, a month of days per call so the
+    # writer thread stays free for the totals: the first read of a file after the import finds them.
+    while await db.call(archive.build_file_days, 0, window.end // archive.DAY, 31):
+        pass
     return planner.report
