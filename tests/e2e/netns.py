@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,17 @@ def make_namespaces(tag: str, count: int) -> list[Namespace]:
 def delete_namespaces(spaces: list[Namespace]) -> None:
     for ns in spaces:
         _ip("netns", "del", ns.name)
+
+
+def delete_stale_namespaces() -> None:
+    """Delete the namespaces of test processes that are gone (a worker killed before its cleanup)."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        return
+    for line in _ip("netns", "list").stdout.splitlines():
+        name = line.split(" ", 1)[0]
+        match = re.fullmatch(r"hm-(\d+)-\w+", name)
+        if match and not Path(f"/proc/{match[1]}").exists():
+            _ip("netns", "del", name)
 
 
 def join(server: Namespace, client: Namespace) -> None:
