@@ -58,7 +58,9 @@ class _PortBlock:
             self._ports = range(start, start + BLOCK_SIZE)
             self._next = random.randrange(BLOCK_SIZE)  # a new run does not retry the last run's ports first
             return
-        raise AssertionError(f"all {blocks} test port blocks are held by other processes (locks in {LOCK_DIR})")
+        raise AssertionError(
+            f"all {blocks} test port blocks are held by other processes (locks in {LOCK_DIR})"
+        )
 
     def take(self) -> int:
         with self._guard:
