@@ -173,7 +173,8 @@ def watch(ns: Namespace) -> Watcher:
         ns.command(sys.executable, str(WATCHER)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     watcher = Watcher(proc)
-    wait_until(lambda: "browsing" in watcher.lines, 10, what="the mDNS watcher to start")
+    # Starting Python and zeroconf in a namespace takes seconds on a busy machine: wait, do not fail.
+    wait_until(lambda: "browsing" in watcher.lines, 30, what="the mDNS watcher to start")
     return watcher
 
 
@@ -201,7 +202,7 @@ def lan(tag: str) -> Iterator[Lan]:
         delete_namespaces(spaces)
 
 
-def wait_healthy(ns: Namespace, url: str, proc: Process, timeout: float = 20) -> None:
+def wait_healthy(ns: Namespace, url: str, proc: Process, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
