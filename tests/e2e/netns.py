@@ -51,7 +51,8 @@ class Namespace:
     def command(self, *cmd: str) -> list[str]:
         return ["ip", "netns", "exec", self.name, *cmd]
 
-    def run(self, *cmd: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
+    def run(self, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        # A guard against a hang, not a deadline: starting Python takes seconds on a busy machine.
         return subprocess.run(self.command(*cmd), capture_output=True, text=True, timeout=timeout)
 
     def ip(self, *args: str) -> None:
