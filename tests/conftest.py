@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from homemeter.logs.ring import ConsoleHandler, RingHandler
 from tests.e2e.netns import delete_stale_namespaces
 
 SERIAL = "serial"
@@ -45,6 +47,20 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and RUN_DIR in os.environ:
         shutil.rmtree(os.environ.pop(RUN_DIR), ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """`homemeter.cli.main` run in a test sets up logging for a process: a console handler on that
+    test's captured stderr, closed afterwards, and the root level. Undo it, so the next test on the
+    worker neither writes to a closed stream nor sees another level (tests run in any order)."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and isinstance(handler, (ConsoleHandler, RingHandler)):
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
