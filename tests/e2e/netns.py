@@ -157,12 +157,18 @@ class Watcher(Process):
         return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
 
     def wait_for(
-        self, what: str, test: Callable[[dict[str, Any]], bool], timeout: float = 10
+        self, what: str, test: Callable[[dict[str, Any]], bool], timeout: float = 10, since: int = 0
     ) -> dict[str, Any]:
+        """The latest event passing `test`, among those from index `since` on (see `mark`)."""
+
         def seen() -> dict[str, Any] | None:
-            return next((e for e in reversed(self.events()) if test(e)), None)
+            return next((e for e in reversed(self.events()[since:]) if test(e)), None)
 
         return wait_until(seen, timeout, what=f"{what} (events: {self.events()}, stderr: {self.errors})")
+
+    def mark(self) -> int:
+        """Where the events stand now: `wait_for(..., since=mark)` ignores older ones."""
+        return len(self.events())
 
     def latest(self, kind: str) -> dict[str, Any] | None:
         """The last event about a service of this kind ("http" or "modbus")."""
