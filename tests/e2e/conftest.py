@@ -50,7 +50,8 @@ class Service:
             self.wait_healthy()
         return self
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Until /health answers: a start takes seconds on a machine busy with other tests."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,8 @@ class Namespace:
     def command(self, *cmd: str) -> list[str]:
         return ["ip", "netns", "exec", self.name, *cmd]
 
-    def run(self, *cmd: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
+    def run(self, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        # A guard against a hang, not a deadline: starting Python takes seconds on a busy machine.
         return subprocess.run(self.command(*cmd), capture_output=True, text=True, timeout=timeout)
 
     def ip(self, *args: str) -> None:
@@ -89,6 +91,17 @@ def make_namespaces(tag: str, count: int) -> list[Namespace]:
 def delete_namespaces(spaces: list[Namespace]) -> None:
     for ns in spaces:
         _ip("netns", "del", ns.name)
+
+
+def delete_stale_namespaces() -> None:
+    """Delete the namespaces of test processes that are gone (a worker killed before its cleanup)."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        return
+    for line in _ip("netns", "list").stdout.splitlines():
+        name = line.split(" ", 1)[0]
+        match = re.fullmatch(r"hm-(\d+)-\w+", name)
+        if match and not Path(f"/proc/{match[1]}").exists():
+            _ip("netns", "del", name)
 
 
 def join(server: Namespace, client: Namespace) -> None:
@@ -144,12 +157,18 @@ class Watcher(Process):
         return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
 
     def wait_for(
-        self, what: str, test: Callable[[dict[str, Any]], bool], timeout: float = 10
+        self, what: str, test: Callable[[dict[str, Any]], bool], timeout: float = 10, since: int = 0
     ) -> dict[str, Any]:
+        """The latest event passing `test`, among those from index `since` on (see `mark`)."""
+
         def seen() -> dict[str, Any] | None:
-            return next((e for e in reversed(self.events()) if test(e)), None)
+            return next((e for e in reversed(self.events()[since:]) if test(e)), None)
 
         return wait_until(seen, timeout, what=f"{what} (events: {self.events()}, stderr: {self.errors})")
+
+    def mark(self) -> int:
+        """Where the events stand now: `wait_for(..., since=mark)` ignores older ones."""
+        return len(self.events())
 
     def latest(self, kind: str) -> dict[str, Any] | None:
         """The last event about a service of this kind ("http" or "modbus")."""
@@ -161,7 +180,8 @@ def watch(ns: Namespace) -> Watcher:
         ns.command(sys.executable, str(WATCHER)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     watcher = Watcher(proc)
-    wait_until(lambda: "browsing" in watcher.lines, 10, what="the mDNS watcher to start")
+    # Starting Python and zeroconf in a namespace takes seconds on a busy machine: wait, do not fail.
+    wait_until(lambda: "browsing" in watcher.lines, 30, what="the mDNS watcher to start")
     return watcher
 
 
@@ -189,7 +209,7 @@ def lan(tag: str) -> Iterator[Lan]:
         delete_namespaces(spaces)
 
 
-def wait_healthy(ns: Namespace, url: str, proc: Process, timeout: float = 20) -> None:
+def wait_healthy(ns: Namespace, url: str, proc: Process, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:

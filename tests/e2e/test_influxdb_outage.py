@@ -47,6 +47,7 @@ def keys(influxd: Influxd) -> set[tuple[str, int]]:
     return {(r["channel"], r["time"]) for r in influxd.rows(Q, "house")}
 
 
+@pytest.mark.serial  # measures cadence (a point every second): runs alone (tests/conftest.py)
 def test_outage_and_kill_9_lose_nothing_and_write_nothing_twice(
     service_factory: type[Service], influxd: Influxd, tmp_path: Path
 ) -> None:

@@ -142,11 +142,13 @@ def test_changes_are_announced_live(test_lan: Lan, tmp_path: Path) -> None:
         )
         ns.ip("addr", "add", f"{SERVER_IP}/24", "dev", "lan0")  # curl and the rest go on as before
 
-        # Switched off live: goodbyes; on again under another name.
+        # Switched off live: goodbyes (new ones: the port move above removed a service too); on again
+        # under another name.
+        mark = watcher.mark()
         assert ns.http("PATCH", f"{URL}/api/v1/mdns/config", {"enabled": False})[0] == 200
-        watcher.wait_for("the HTTP goodbye", is_removed("http"))
-        watcher.wait_for("the Modbus goodbye", is_removed("modbus"))
-        status = mdns_status(ns)
+        watcher.wait_for("the HTTP goodbye", is_removed("http"), since=mark)
+        watcher.wait_for("the Modbus goodbye", is_removed("modbus"), since=mark)
+        status = wait_until(lambda: (s := mdns_status(ns))["services"] == [] and s, 5, what="none advertised")
         assert (status["state"], status["disabledBy"], status["services"]) == (
             "disabled",
             "configuration",

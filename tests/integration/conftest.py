@@ -106,14 +106,14 @@ def start_service(
 
     thread = threading.Thread(target=run, name="homemeter-under-test", daemon=True)
     thread.start()
-    ready.wait(15)
+    ready.wait(30)  # generous for a busy machine: returns as soon as the runtime is built
     if "error" in holder:
         raise AssertionError(f"service failed to start: {holder['error']!r}")
     runtime = holder["runtime"]
     running = RunningService(
         data_dir, settings.http_port, settings.modbus_port or 0, thread, holder["loop"], runtime.stop, runtime
     )
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if "error" in holder:
             raise AssertionError(f"service failed to start: {holder['error']!r}")

@@ -92,6 +92,7 @@ def test_publishes_the_rest_body_on_the_configured_topic_qos0_not_retained(
         service.stop()
 
 
+@pytest.mark.serial  # measures timing: runs alone (tests/conftest.py)
 @pytest.mark.parametrize(("frequency", "period"), [(0, 1.0), (2, 2.0)])
 def test_cadence_follows_frequency(
     service: RunningService, broker: Broker, frequency: int, period: float

@@ -62,6 +62,7 @@ def silent_broker() -> Iterator[socket.socket]:
         yield sock
 
 
+@pytest.mark.serial  # measures timing: runs alone (tests/conftest.py)
 def test_a_hanging_broker_blocks_neither_the_api_nor_the_meter(
     service: RunningService, silent_broker: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,6 +39,7 @@ async def _run_meter(monkeypatch: pytest.MonkeyPatch, steps: tuple[float, ...]) 
     return snapshot.channels[0].active_energy_imported, elapsed
 
 
+@pytest.mark.serial  # measures timing: runs alone (tests/conftest.py)
 async def test_wall_clock_steps_do_not_change_energy(monkeypatch: pytest.MonkeyPatch) -> None:
     energy, elapsed = await _run_meter(monkeypatch, steps=(3600.0, -7200.0, 30.0))
     # What ran is what is counted, within the last window not yet processed (0.2 s).

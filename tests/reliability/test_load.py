@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.reliability.load import LoadPlan, run_load
 from tests.reliability.report import assert_held
 
@@ -12,5 +14,6 @@ SHORT = LoadPlan(
 )
 
 
+@pytest.mark.serial  # measures timing: runs alone (tests/conftest.py)
 def test_load_holds_cadence_memory_and_descriptors(tmp_path: Path) -> None:
     assert_held(run_load(tmp_path, SHORT))

@@ -97,6 +97,7 @@ def test_restored_totals_continue_counting() -> None:
     assert ch0.active_energy_exported == 10.0
 
 
+@pytest.mark.serial  # measures timing: runs alone (tests/conftest.py)
 async def test_a_slow_snapshot_consumer_never_delays_the_meter() -> None:
     """A consumer that takes 0.3 s per snapshot skips snapshots; the meter keeps its cadence."""
     clock = MeterClock(speed=10.0, start=START)

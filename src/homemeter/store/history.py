@@ -235,7 +235,9 @@ class HistoryArchive(Component):
                 await self.ctx.database.call(archive.write, rows, events)
             except StoreError as err:
                 self.count("writeErrors")
-                log.error("energy history write failed, will retry error=%s", err)
+                # ERROR once per outage, DEBUG for the retries (one follows every snapshot).
+                report = log.debug if self._state is State.DEGRADED else log.error
+                report("energy history write failed, will retry error=%s", err)
                 self.set_state(State.DEGRADED, str(err))
                 self.raise_issue("history_write_failing", f"Energy history cannot be written: {err}")
                 return
