@@ -275,7 +275,9 @@ class _Connection(asyncio.Protocol):
             pos = end
         self._buf = buf[pos:] if pos < n else b""
         if out:
-            self._count(ok, refused)
+            server = self._server  # counted inline: this runs for every segment (up to ~90k/s)
+            server.requests += ok
+            server.errors += refused
             # Replies of one segment go out in one write (one send syscall), in request order.
             transport.write(out[0] + out[1] if len(out) == 2 else b"".join(out))
 
