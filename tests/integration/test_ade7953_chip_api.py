@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from homemeter import app as app_module
 from homemeter import cli
-from homemeter.config.settings import Settings
-from homemeter.meter.source import Measurement, SampleSource
-from homemeter.meter.sources.ade7953 import EmulatedBoard, emulated_source
-from tests.integration.conftest import PASSWORD, RunningService, start_service, wait_until
+from homemeter.meter.source import Measurement
+from homemeter.meter.sources.ade7953 import EmulatedBoard
+from tests.integration.conftest import PASSWORD, RunningService, wait_until
+from tests.integration.test_ade7953_service import on_emulated_board
 
 ARM, STATUS, DATA = (f"/api/v1/ade7953/waveform/{x}" for x in ("arm", "status", "data"))
 CALIBRATE = "/api/v1/ade7953/calibrate"
@@ -37,19 +36,8 @@ def steady(volts: float, amps: float, pf: float) -> Measurement:
 def chip_service(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[RunningService, EmulatedBoard]]:
-    boards: list[EmulatedBoard] = []
-
-    def make_source(settings: Settings) -> SampleSource:
-        source, board = emulated_source(settings.seed, settings.channels)
-        boards.append(board)
-        return source
-
-    monkeypatch.setattr(app_module, "make_source", make_source)
-    service = start_service(tmp_path / "data", monkeypatch, speed=10.0, channels=CHANNELS)
-    try:
-        yield service, boards[0]
-    finally:
-        service.stop()
+    with on_emulated_board(tmp_path / "data", monkeypatch, channels=CHANNELS) as running:
+        yield running
 
 
 def values(service: RunningService, channel: int) -> dict[str, float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,11 @@ REGISTER = "/api/v1/ade7953/register"
 AP_NOLOAD, AVGAIN = 0x303, 0x381
 
 
-@pytest.fixture
-def chip_service(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@contextmanager
+def on_emulated_board(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, **options: Any
 ) -> Iterator[tuple[RunningService, EmulatedBoard]]:
+    """The service on the driver over an emulated board the test holds (faults, reference loads)."""
     boards: list[EmulatedBoard] = []
 
     def make_source(settings: Settings) -> SampleSource:
@@ -35,11 +37,19 @@ def chip_service(
         return source
 
     monkeypatch.setattr(app_module, "make_source", make_source)
-    service = start_service(tmp_path / "data", monkeypatch, speed=10.0)
+    service = start_service(data_dir, monkeypatch, speed=10.0, **options)
     try:
         yield service, boards[0]
     finally:
         service.stop()
+
+
+@pytest.fixture
+def chip_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[RunningService, EmulatedBoard]]:
+    with on_emulated_board(tmp_path / "data", monkeypatch) as running:
+        yield running
 
 
 def chip_status(service: RunningService) -> dict[str, Any]:
