@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests.auth
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.types import Message, Receive, Scope, Send
 
@@ -25,6 +25,7 @@ from homemeter.api.digest_auth import (
     DigestVerifier,
     FailureLimiter,
     Refusal,
+    _parse_params,
     parse_digest_header,
 )
 from homemeter.errors import ConfigError, StoreCorrupted, StoreError
@@ -719,3 +720,34 @@ def test_load_missing_corrupted_and_loose_mode(tmp_path: Path) -> None:
         path.write_bytes(bad)
         with pytest.raises(StoreCorrupted):
             CredentialStore(path).load()
+
+
+_HEADER_CHARS = st.sampled_from([*'aBz09=", \t\\,x-', "username", "nc", "=", '"', ", "])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_HEADER_CHARS, max_size=40).map("".join))
+def test_fast_parse_agrees_with_the_general_scan_on_any_text(rest: str) -> None:
+    """The one-call path for plain headers never answers differently from the general scan."""
+    header = "Digest " + rest
+    assert parse_digest_header(header) == _parse_params(header.strip().partition(" ")[2])
+
+
+_VALUE = st.text(alphabet=st.sampled_from(list('ab1/?=&,. "\\')), max_size=12)
+
+
+_NAME = st.sampled_from(["username", "Realm", "nc", "uri", "qop"])
+_SEPARATOR = st.sampled_from([",", ", ", " ,", ",,", ",\t"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(_NAME, _VALUE, st.booleans(), _SEPARATOR), max_size=8))
+def test_fast_parse_agrees_with_the_general_scan_on_header_like_lists(
+    params: list[tuple[str, str, bool, str]],
+) -> None:
+    parts = []
+    for name, value, quote, sep in params:
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' if quote else value
+        parts.append(f"{name}={text}{sep}")
+    header = "Digest " + "".join(parts)
+    assert parse_digest_header(header) == _parse_params(header.strip().partition(" ")[2])

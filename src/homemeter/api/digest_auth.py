@@ -62,6 +62,9 @@ _PARAM = re.compile(
     r'[ \t,]*(?:\Z|([^=]*)=[ \t]*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^ \t,"]+))[ \t]*(?:,|\Z))', re.S
 )
 _ESCAPE = re.compile(r"\\(.)", re.S)
+# The common case of `_PARAM`, as one findall: a name of letters, `=`, then a token or a quoted
+# string without escapes; group 1 is the whole element, so the elements' lengths show any gap.
+_PLAIN_PARAM = re.compile(r'([ \t,]*([A-Za-z]+)=(?:"([^"\\]*)"|([^ \t,"]+))[ \t]*(?:,|\Z))')
 # RFC 9110 5.6.2 token characters: what a parameter name may consist of.
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
 
@@ -95,6 +98,18 @@ def parse_digest_header(value: str) -> dict[str, str] | None:
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() != "digest":
         return None
+    # What clients send (letters = plain token or escape-free quoted string, comma-separated) in
+    # one C call; the elements found must tile `rest` exactly, else the general scan decides.
+    # 11 us -> ~4 us per header, the largest Python cost of an authorised poll (bench/README.md).
+    items = _PLAIN_PARAM.findall(rest)
+    if sum(len(item[0]) for item in items) == len(rest):
+        params = {name.lower(): quoted or token for _, name, quoted, token in items}
+        return params if len(params) == len(items) else None  # a duplicated parameter
+    return _parse_params(rest)
+
+
+def _parse_params(rest: str) -> dict[str, str] | None:
+    """The general scan: any RFC 9110 list of token or quoted-string parameters."""
     params: dict[str, str] = {}
     match = _PARAM.match
     pos = 0
