@@ -55,7 +55,8 @@ MAX_NONCE_LENGTH = 64  # ours are ~45 characters; longer ones are not worth a MA
 _SPACE = " \t"
 # One list element per match (RFC 9110 5.6.1, empty elements allowed): name = token or
 # quoted-string, then a comma or the end; or only separators up to the end (name group None).
-# Each match is one C call: a hand-written scanner cost 15 us per header, this ~3 us.
+# Each match is one C call: a hand-written scanner cost 15 us per header, this 11 us for a
+# typical 10-parameter header (plain headers take `_PLAIN_PARAM`'s single call: 7 us).
 # `[^=]*` is greedy so a long header without "=" fails in one pass, not quadratically; the
 # quoted-string is the unrolled loop `normal* (escape normal*)*`, not a per-character alternation.
 _PARAM = re.compile(
