@@ -126,6 +126,17 @@ def start_service(
     raise AssertionError("service did not become healthy")
 
 
+def module_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One service for a module's tests that must each leave it unchanged (refusals, rejections)."""
+    mp = pytest.MonkeyPatch()
+    running = start_service(tmp_path_factory.mktemp("shared") / "data", mp)
+    try:
+        yield running
+    finally:
+        running.stop()
+        mp.undo()
+
+
 @pytest.fixture
 def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningService]:
     """A fresh service (simulator at 60x) per test."""

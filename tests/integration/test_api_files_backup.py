@@ -22,7 +22,7 @@ import requests
 from homemeter.config.app import AppConfig
 from homemeter.config.secrets import PLACEHOLDER
 from homemeter.store.credentials import CREDENTIALS_FILE
-from tests.integration.conftest import PASSWORD, RunningService, start_service
+from tests.integration.conftest import PASSWORD, RunningService, module_service
 
 API = "/api/v1"
 CSV = b"timestamp,channel,active_imported,active_exported\n2025-11-25T13:00:00.000Z,0,123456,789\n"
@@ -32,13 +32,7 @@ SECRET = "broker-secret-4711"
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     """One service for the many rejection cases: each must leave it unchanged anyway."""
-    mp = pytest.MonkeyPatch()
-    running = start_service(tmp_path_factory.mktemp("shared") / "data", mp)
-    try:
-        yield running
-    finally:
-        running.stop()
-        mp.undo()
+    yield from module_service(tmp_path_factory)
 
 
 def upload(service: RunningService, name: str, data: bytes) -> requests.Response:

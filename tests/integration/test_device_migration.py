@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.device_backups import DEVICE_ID, INFLUX_TOKEN, MQTT_PASSWORD, device_backup
-from tests.integration.conftest import RunningService, start_service
+from tests.integration.conftest import RunningService, module_service
 
 API = "/api/v1"
 DEVICE_NAMESPACES = {
@@ -30,13 +30,7 @@ DEVICE_NAMESPACES = {
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     """One service for the refusals: each must leave it unchanged anyway."""
-    mp = pytest.MonkeyPatch()
-    running = start_service(tmp_path_factory.mktemp("shared") / "data", mp)
-    try:
-        yield running
-    finally:
-        running.stop()
-        mp.undo()
+    yield from module_service(tmp_path_factory)
 
 
 def restore(service: RunningService, doc: Any, query: str = "?force=true") -> requests.Response:
