@@ -202,8 +202,8 @@ def test_a_live_configuration_change_keeps_the_baselines_of_unchanged_channels(t
     home.crash()
 
 
-def test_a_channel_now_showing_another_meter_starts_from_a_baseline(tmp_path: Path) -> None:
-    device = Device()
+def _reopened_after_one_save(tmp_path: Path, device: Device) -> EnergyStore:
+    """The store as a restart finds it after one poll, one take and one save of `device`."""
     home = Homemeter(EnergyStore(tmp_path), device)
     home.poll()
     home.step()
@@ -211,6 +211,12 @@ def test_a_channel_now_showing_another_meter_starts_from_a_baseline(tmp_path: Pa
     home.crash()
     store = EnergyStore(tmp_path)
     store.open()
+    return store
+
+
+def test_a_channel_now_showing_another_meter_starts_from_a_baseline(tmp_path: Path) -> None:
+    device = Device()
+    store = _reopened_after_one_save(tmp_path, device)
     other = MeterSource(name="grid", kind=SourceKind.ENERGYME, url="http://127.0.0.1:10")
     remote = RemoteSources(lambda n: ())
     poller = ScriptedPoller(device)
@@ -222,13 +228,7 @@ def test_a_channel_now_showing_another_meter_starts_from_a_baseline(tmp_path: Pa
 
 def test_an_import_that_raises_totals_forgets_the_baselines(tmp_path: Path) -> None:
     device = Device()
-    home = Homemeter(EnergyStore(tmp_path), device)
-    home.poll()
-    home.step()
-    home.save()
-    home.crash()
-    store = EnergyStore(tmp_path)
-    store.open()
+    store = _reopened_after_one_save(tmp_path, device)
     store.forget_baselines([0])
     store.save({0: EnergyTotals(device.counter)})
     assert store._with_lock(read_baselines, ()) == ()
