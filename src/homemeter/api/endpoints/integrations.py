@@ -8,7 +8,6 @@ ignored as on the device, and a bad value fails with 400 naming the field, where
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -31,34 +30,16 @@ class GenericStatus(BaseModel):
     statusTimestamp: str
 
 
-@dataclass(frozen=True)
-class Section:
-    """One integration's settings: where they live in `AppConfig` and how the device words them."""
-
-    key: str  # AppConfig field
-    path: str  # URL prefix below /api/v1
-    title: str  # OpenAPI tag, and the device's messages: "<title> configuration updated successfully"
-    model: type[BaseModel]
-    limit: int  # body bytes (reference rest-api.md 0.3)
-    waiting: str  # the status while enabled: no publisher runs in this release
-
-
-MQTT = Section(
-    "mqtt",
-    "/custom-mqtt",
-    "Custom MQTT",
-    MqttConfig,
-    512,
-    "Not connected: the MQTT publisher is not available in this release",
-)
-INFLUXDB = Section(
-    "influxdb",
-    "/influxdb",
-    "InfluxDB",
-    InfluxDbConfig,
-    1024,
-    "No data sent: the InfluxDB writer is not available in this release",
-)
+# The device's two integration sections: unknown keys ignored, the device's wording.
+MQTT = ConfigSection("mqtt", "/custom-mqtt", "Custom MQTT", "Custom MQTT", MqttConfig, 512, "Custom MQTT",
+                     device=True)  # fmt: skip
+INFLUXDB = ConfigSection("influxdb", "/influxdb", "InfluxDB", "InfluxDB", InfluxDbConfig, 1024, "InfluxDB",
+                         device=True)  # fmt: skip
+# The status while enabled and before the component reports its own words.
+WAITING = {
+    "mqtt": "Not connected: the MQTT publisher is not available in this release",
+    "influxdb": "No data sent: the InfluxDB writer is not available in this release",
+}
 
 
 class StatusClock:
@@ -73,7 +54,7 @@ class StatusClock:
             self.since = time.time()
 
 
-def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
+def section_endpoints(svc: Services, section: ConfigSection) -> list[Endpoint]:
     """The settings (see `settings.config_endpoints`), POST config/reset and GET status of one integration."""
     # Until a publisher reports its own status, the only status change is a settings change.
     clock = StatusClock(section.key)
@@ -91,16 +72,13 @@ def section_endpoints(svc: Services, section: Section) -> list[Endpoint]:
             return JSONBytes({**status.details, "status": status.details["status"],
                               "statusTimestamp": iso_time(int(since))})  # fmt: skip
         enabled = getattr(getattr(svc.config.current, section.key), "enabled", False)
-        text = section.waiting if enabled else "Disabled"
+        text = WAITING[section.key] if enabled else "Disabled"
         return JSONBytes({"status": text, "statusTimestamp": iso_time(int(clock.since))})
 
-    name, tag = section.title, section.title
-    settings = ConfigSection(
-        section.key, section.path, name, name, section.model, section.limit, tag, device=True
-    )
+    name, tag = section.title, section.tag
     E = Endpoint
     return [
-        *config_endpoints(svc, settings),
+        *config_endpoints(svc, section),
         E("POST", f"{section.path}/config/reset", reset_config, f"Restore the {name} defaults", tag),
         E("GET", f"{section.path}/status", get_status, f"{name} status", tag,
           response=GenericStatus,
