@@ -333,6 +333,37 @@ async def test_pipelined_requests_with_a_blocking_socket(server: ModbusServer) -
     assert await asyncio.to_thread(exchange) == [1001, 1002]
 
 
+async def test_a_repeated_request_gets_its_own_transaction_id_and_the_newest_values(
+    server: ModbusServer, current: list[MeterSnapshot]
+) -> None:
+    # A poller sends the same bytes but for the transaction id; the server answers repeats from the
+    # answers it already built for the snapshot, and must still echo each id and follow new snapshots.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+
+    async def ask(tid: int, start: int = 1000, count: int = 2, unit: int = 1) -> tuple[int, bytes]:
+        writer.write(request(tid, start, count, unit))
+        got_tid, _, pdu = await read_frame(reader)
+        return got_tid, pdu
+
+    try:
+        first = expected_values(current[0])
+        for tid in (1, 2, 65535, 0):
+            got_tid, pdu = await ask(tid)
+            assert got_tid == tid and struct.unpack(">f", pdu[2:])[0] == first[1000][1]
+        assert await ask(5, unit=2) == (5, b"\x83\xe1")  # same range, other unit: still refused
+        assert await ask(6, 1000, 21) == (6, b"\x83\x02")  # a refused request is never remembered
+        assert await ask(7, 1000, 21) == (7, b"\x83\x02")
+        assert struct.unpack(">f", (await ask(8, 1002))[1][2:])[0] == first[1002][1]
+        current[0] = make_snapshot(2, 7.5)
+        second = expected_values(current[0])
+        for tid, start in ((9, 1000), (10, 1002), (11, 1002)):
+            got_tid, pdu = await ask(tid, start)
+            assert got_tid == tid and struct.unpack(">f", pdu[2:])[0] == second[start][1] != first[start][1]
+        assert (server.requests, server.errors) == (8, 3)
+    finally:
+        writer.close()
+
+
 async def test_partial_frames_are_buffered(server: ModbusServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     try:

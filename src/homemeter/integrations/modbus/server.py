@@ -40,6 +40,8 @@ UNIT_ID = 1  # the only unit served (reference 1.2)
 FC_READ_HOLDING = 0x03  # read holding registers
 MAX_QUANTITY = 125  # FC03 spec limit: 125 registers = 250 data bytes
 MAX_MBAP_LENGTH = 256  # MBAP length field; the whole ADU (length + 6) is at most 262 bytes
+REQUEST_SIZE = 12  # MBAP (7 bytes with the unit id) + function code, start address, quantity
+MAX_KNOWN_REPLIES = 64  # distinct requests remembered per snapshot; pollers repeat a handful
 
 ILLEGAL_FUNCTION = 0x01
 ILLEGAL_DATA_ADDRESS = 0x02
@@ -90,6 +92,9 @@ class ModbusServer:
         self._image: RegisterImage | None = None
         self._layout: RegisterLayout | None = None
         self._channel_count = -1
+        # Answers of the current snapshot by request bytes after the transaction id (see
+        # `_Connection.data_received`); emptied whenever a new snapshot is encoded.
+        self._replies: dict[bytes, bytes] = {}
 
     @property
     def port(self) -> int:
@@ -166,6 +171,7 @@ class ModbusServer:
             self._channel_count = count
         image = RegisterImage.build(snapshot, self._layout)
         self._snapshot, self._image = snapshot, image
+        self._replies = {}
         return image
 
 
@@ -238,7 +244,21 @@ class _Connection(asyncio.Protocol):
         if transport is None:
             return
         self._last_rx = self._loop.time()
-        buf = self._buf + data if self._buf else data
+        server = self._server
+        if not self._buf and len(data) == REQUEST_SIZE and server._latest() is server._snapshot:
+            # A poller repeats the same few requests: when this exact one (but for its transaction
+            # id) was answered from the current snapshot, send that answer again. This skips the
+            # parsing below and halves the Python time per request (1.5 -> 0.6 us, see bench/modbus).
+            tail = server._replies.get(data[2:])
+            if tail is not None:
+                server.requests += 1
+                transport.write(data[:2] + tail)
+                return
+        self._answer(transport, self._buf + data if self._buf else data)
+
+    def _answer(self, transport: asyncio.Transport, buf: bytes) -> None:
+        """Answer every complete frame in `buf` in order, in one write; keep a trailing partial frame."""
+        server = self._server
         n = len(buf)
         pos = 0
         out: list[bytes] = []
@@ -275,11 +295,15 @@ class _Connection(asyncio.Protocol):
             pos = end
         self._buf = buf[pos:] if pos < n else b""
         if out:
-            server = self._server  # counted inline: this runs for every segment (up to ~90k/s)
+            # Counted inline: this runs for every segment (up to ~90k/s).
             server.requests += ok
             server.errors += refused
             # Replies of one segment go out in one write (one send syscall), in request order.
-            transport.write(out[0] + out[1] if len(out) == 2 else b"".join(out))
+            reply = out[0] + out[1] if len(out) == 2 else b"".join(out)
+            if n == REQUEST_SIZE and ok == 1 and len(server._replies) < MAX_KNOWN_REPLIES:
+                # One valid request, answered from the image of `server._snapshot`.
+                server._replies[buf[2:]] = reply[2:]
+            transport.write(reply)
 
     def _count(self, ok: int, refused: int) -> None:
         server = self._server
