@@ -3,11 +3,12 @@
 Why not pymodbus's server: measured on this 2-core machine (shared/bench/results/modbus-20261125),
 pymodbus 3.16's server reaches 0.55x a libmodbus C server with 1 connection and 0.22x with 16, and
 answers only the first of two pipelined requests. A lean `asyncio.Protocol` on uvloop reaches ~1.0x,
-and so does this one: in bench/modbus/run.py (2026-11-28, quiet machine, sampling running) it serves
-0.97x the C server's req/s for 1 connection x 2 registers, 0.91x for 1 x 20, 1.08x for 16 x 2 with
-p99 349 us; pymodbus 0.37x / 0.33x / 0.24x (bench/modbus/README.md). A request costs 3 syscalls
-(epoll, read, write; libmodbus makes 6) and perf puts 66-76 % of the server's CPU in the kernel, 15-24 %
-in the interpreter: little is left to win in Python. pymodbus stays the test client.
+and so does this one: in bench/modbus/run.py (2026-11-29, quiet machine, sampling running, peers
+measured in turns slice by slice) it serves 0.94x the C server's req/s for 1 connection x 2
+registers, 0.94x for 1 x 20, 0.95-1.10x for 16 x 2; pymodbus 0.24x / 0.23x / 0.17x
+(bench/modbus/README.md). A request costs 3 syscalls (epoll, read, write; libmodbus makes 6) and perf
+puts 66-76 % of the server's CPU in the kernel: little is left to win in Python. pymodbus stays the
+test client.
 
 Behaviour follows the device (reference integrations.md 1.1-1.4): unit id 1 only (else 0xE1), FC03
 only (else 0x01), quantity 1..125 (else 0x03), every address of the range valid (else 0x02),
