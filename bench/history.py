@@ -99,10 +99,10 @@ def ten_years(data_dir: Path, days: float, runs: int) -> tuple[float, int, int]:
     for k in range(1, math.ceil(10 * YEAR / span)):
         # Each copy continues the counters where the previous one ended.
         conn.execute(
-            f"INSERT OR IGNORE INTO history_hour (hour, channel, {cols}, active, status, rev) "
+            f"INSERT OR IGNORE INTO history_hour (hour, channel, {cols}, active, status) "
             f"SELECT hour + ?, h.channel, "
             + ", ".join(f"h.{c} + ? * e.{c}" for c in archive.ENERGY_COLUMNS)
-            + " , active, status, rev FROM history_hour h JOIN "
+            + " , active, status FROM history_hour h JOIN "
             f"(SELECT channel, {cols} FROM history_hour WHERE hour = ?) e ON e.channel = h.channel "
             "WHERE hour >= ? AND hour <= ?",
             (k * span, *([k] * len(archive.ENERGY_COLUMNS)), last, first, last),

@@ -102,6 +102,32 @@ async def test_first_start_records_the_open_hour_start_and_each_boundary_interpo
     await svc.stop()
 
 
+async def test_an_archive_from_before_drops_its_unread_rev_column_and_keeps_its_rows(data_dir: Path) -> None:
+    svc = Service(data_dir, H0 + 600, 1000.0)
+    await svc.start()
+    await svc.stop()
+    conn = sqlite3.connect(data_dir / "energy.db")
+    with conn:  # the column databases written before 2026-11-29 have
+        conn.execute("ALTER TABLE history_hour ADD COLUMN rev INTEGER NOT NULL DEFAULT 7")
+    conn.close()
+    first_hour = [r for r in rows(data_dir) if r[0] == H0]
+    again = Service(data_dir, H0 + 900, 1000.0)
+    await again.start()
+    conn = sqlite3.connect(f"file:{data_dir / 'energy.db'}?mode=ro", uri=True)
+    columns = [c[1] for c in conn.execute("PRAGMA table_info(history_hour)")]
+    conn.close()
+    assert "rev" not in columns and "status" in columns
+    assert [r for r in rows(data_dir) if r[0] == H0] == first_hour
+    again.publish(H0 + HOUR + 600, 1200.0)
+    await again.settle()
+    at_boundary = 1000.0 + 200.0 * 2700 / 3300  # 1000 Wh at 15 min, 1200 Wh at 70 min
+    assert rows(data_dir)[-2:] == [
+        (H0 + HOUR, 0, pytest.approx(at_boundary), RowStatus.MEASURED),
+        (H0 + HOUR, 1, pytest.approx(at_boundary / 2), RowStatus.MEASURED),
+    ]
+    await again.stop()
+
+
 async def test_clean_stop_writes_the_open_hour_provisionally_a_restart_replaces_it(data_dir: Path) -> None:
     svc = Service(data_dir, H0 + 60, 1000.0)
     await svc.start()

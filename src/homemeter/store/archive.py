@@ -44,9 +44,7 @@ _SCHEMA = (
     # WITHOUT ROWID: the key is the data's natural order (hour, then channel) for the CSV files.
     "CREATE TABLE IF NOT EXISTS history_hour (hour INTEGER NOT NULL, channel INTEGER NOT NULL, "
     + "".join(f"{c} REAL NOT NULL, " for c in ENERGY_COLUMNS)
-    + "active INTEGER NOT NULL, status INTEGER NOT NULL, "
-    # rev: the write that last touched the row (history_meta 'rev'): which write brought a row.
-    "rev INTEGER NOT NULL, PRIMARY KEY (hour, channel)) WITHOUT ROWID",
+    + "active INTEGER NOT NULL, status INTEGER NOT NULL, PRIMARY KEY (hour, channel)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS history_hour_channel ON history_hour (channel, hour)",
     "CREATE TABLE IF NOT EXISTS history_event (at REAL NOT NULL, channel INTEGER NOT NULL, "
     "kind TEXT NOT NULL, role_before TEXT NOT NULL, role_after TEXT NOT NULL, "
@@ -70,16 +68,16 @@ _SCHEMA = (
 # history_meta key set once the pieces cover every day (databases from before them: all made again).
 _FILE_DAYS_KEY = "file_days"
 _INSERT_HOUR = (
-    f"INSERT INTO history_hour (hour, channel, {_COLS}, active, status, rev) "
-    f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 4))}, ?) "
+    f"INSERT INTO history_hour (hour, channel, {_COLS}, active, status) "
+    f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 4))}) "
     # A closed hour is never rewritten; only a provisional row gives way to a later one.
     "ON CONFLICT (hour, channel) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in (*ENERGY_COLUMNS, "active", "status", "rev"))
+    + ", ".join(f"{c} = excluded.{c}" for c in (*ENERGY_COLUMNS, "active", "status"))
     + f" WHERE history_hour.status = {RowStatus.PROVISIONAL} AND excluded.status != {RowStatus.MISSED}"
 )
 _ADD_HOUR = (
-    f"INSERT OR IGNORE INTO history_hour (hour, channel, {_COLS}, active, status, rev) "
-    f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 4))}, ?)"
+    f"INSERT OR IGNORE INTO history_hour (hour, channel, {_COLS}, active, status) "
+    f"VALUES ({', '.join('?' * (len(ENERGY_COLUMNS) + 4))})"
 )
 _INSERT_EVENT = (
     "INSERT OR IGNORE INTO history_event (at, channel, kind, role_before, role_after, group_before, "
@@ -107,6 +105,10 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     try:
         for statement in _SCHEMA:
             conn.execute(statement)
+        if any(col[1] == "rev" for col in conn.execute("PRAGMA table_info(history_hour)")):
+            # Databases from before 2026-11-29 kept which write brought each row; nothing reads it.
+            with conn:
+                conn.execute("ALTER TABLE history_hour DROP COLUMN rev")
         if conn.execute("SELECT 1 FROM history_meta WHERE key = ?", (_FILE_DAYS_KEY,)).fetchone() is None:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
@@ -143,11 +145,12 @@ def _files_changed(conn: sqlite3.Connection) -> None:
     )
 
 
-def _next_rev(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM history_meta WHERE key = 'rev'").fetchone()
-    rev = (row[0] if row else 0) + 1
-    conn.execute("INSERT OR REPLACE INTO history_meta (key, value) VALUES ('rev', ?)", (rev,))
-    return rev
+def _count_write(conn: sqlite3.Connection) -> None:
+    """Count a write of hour rows (history_meta 'rev'): the plain files kept in memory check it."""
+    conn.execute(
+        "INSERT INTO history_meta (key, value) VALUES ('rev', 1) "
+        "ON CONFLICT (key) DO UPDATE SET value = value + 1"
+    )
 
 
 def write(
@@ -163,8 +166,8 @@ def write(
     try:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            rev = _next_rev(conn)
-            conn.executemany(_INSERT_HOUR, [(*r, rev) for r in rows])
+            _count_write(conn)
+            conn.executemany(_INSERT_HOUR, rows)
             _touch(conn, (r[0] for r in rows))
             conn.executemany(_INSERT_EVENT, [_event_params(e) for e in events])
             conn.executemany(
@@ -182,8 +185,8 @@ def add(conn: sqlite3.Connection, rows: Sequence[HourRow], events: Sequence[Even
     try:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            rev = _next_rev(conn)
-            cur = conn.executemany(_ADD_HOUR, [(*r, rev) for r in rows])
+            _count_write(conn)
+            cur = conn.executemany(_ADD_HOUR, rows)
             added = cur.rowcount
             _touch(conn, (r[0] for r in rows))
             conn.executemany(_INSERT_EVENT, [_event_params(e) for e in events])
@@ -250,7 +253,7 @@ def drop_future_provisional(conn: sqlite3.Connection, now: float) -> int:
             (now, int(RowStatus.PROVISIONAL)),
         ).fetchall()
         if hours:
-            _next_rev(conn)
+            _count_write(conn)
             _touch(conn, (h for (h,) in hours))
     return len(hours)
 
@@ -267,7 +270,7 @@ def prune(conn: sqlite3.Connection, before: int) -> int:
                 conn.execute("DELETE FROM history_file_dirty WHERE day < ?", (before // DAY,))
                 _touch(conn, [before])  # the day `before` falls in lost its earlier hours
                 _files_changed(conn)
-                _next_rev(conn)
+                _count_write(conn)
     except sqlite3.Error as err:
         raise StoreError(f"cannot prune the energy history: {err}") from err
     return cur.rowcount
@@ -285,7 +288,7 @@ def clear(conn: sqlite3.Connection) -> None:
             "history_file_dirty",
         ):
             conn.execute(f"DELETE FROM {table}")  # fixed names, not input
-        _next_rev(conn)
+        _count_write(conn)
         _files_changed(conn)
 
 
