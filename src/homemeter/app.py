@@ -226,7 +226,11 @@ def build_runtime(
     totals = energy_store.open()
     start_info = record_start(settings.data_dir)
     meter = Meter(
-        source, config.channels, totals, clock=MeterClock(settings.speed), sample_time_ms=config.sampleTime
+        source,
+        config.channels,
+        totals,
+        clock=MeterClock(settings.speed, settings.clock_start),
+        sample_time_ms=config.sampleTime,
     )
     issues = IssueRegistry()
     report_start_issues(issues, credentials)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,14 @@ from tests.integration.tcp_proxy import tcp_proxy
 # Energy grows 5x faster than real time: visible within seconds, and a 10 kW house stays below the
 # 100 kW per channel a counter step may plausibly stand for.
 DEVICE_SPEED = 5.0
+# The device's simulated day starts at noon whenever the suite runs: at night the household draws
+# about 160 W, too little for the energy these tests wait for; from noon it draws a few kW.
+DEVICE_CLOCK_START = datetime(2026, 6, 21, 12, 0, tzinfo=UTC).timestamp()
+
+
+def start_device(data_dir: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> RunningService:
+    """A second homemeter on the simulator playing the EnergyMe device."""
+    return start_service(data_dir, monkeypatch, speed=DEVICE_SPEED, clock_start=DEVICE_CLOCK_START, **options)
 
 
 def homemeter_reading(url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> RunningService:
@@ -100,7 +109,7 @@ def issue(service: RunningService, code: str) -> dict[str, Any] | None:
 def test_values_energies_and_channels_follow_the_device(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    device = start_service(tmp_path / "device", monkeypatch, speed=DEVICE_SPEED)
+    device = start_device(tmp_path / "device", monkeypatch)
     home = homemeter_reading(device.url, tmp_path / "home", monkeypatch)
     try:
         wait_until(lambda: listed(home) and listed(home).keys() == listed(device).keys(), 10, what="channels")
@@ -144,7 +153,7 @@ def test_values_energies_and_channels_follow_the_device(
 
 
 def test_outage_and_device_reset_never_lower_totals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    device = start_service(tmp_path / "device", monkeypatch, speed=DEVICE_SPEED)
+    device = start_device(tmp_path / "device", monkeypatch)
     with tcp_proxy(device.http_port) as link:
         home = homemeter_reading(link.url, tmp_path / "home", monkeypatch)
         totals = NeverDown(home)
@@ -179,9 +188,7 @@ def test_outage_and_device_reset_never_lower_totals(tmp_path: Path, monkeypatch:
             high = apparent(home)
             device.stop()
             totals.until(lambda: listed(home) == {}, 10, "channels without values")
-            device = start_service(
-                tmp_path / "new-device", monkeypatch, speed=DEVICE_SPEED, http_port=device.http_port
-            )
+            device = start_device(tmp_path / "new-device", monkeypatch, http_port=device.http_port)
             totals.until(lambda: listed(home), 15, "readings from the new device")
             jump = totals.until(lambda: issue(home, "source_counter_jump"), 5, "the counter jump")
             assert "homemeter's totals did not go down" in jump["message"]
@@ -197,7 +204,7 @@ def test_outage_and_device_reset_never_lower_totals(tmp_path: Path, monkeypatch:
 def test_a_device_table_that_does_not_fit_is_an_issue_until_it_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    device = start_service(tmp_path / "device", monkeypatch, speed=DEVICE_SPEED)
+    device = start_device(tmp_path / "device", monkeypatch)
     home_dir = tmp_path / "home"
     home_dir.mkdir()
     channels = [ChannelConfig.default(i) for i in range(3)]

@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 
 from homemeter.meter.sources.meter_model import load_model
-from tests.integration.conftest import start_service, wait_until
+from tests.integration.conftest import wait_until
 from tests.integration.sdm_standin import MeterStandIn
 from tests.integration.test_source_energyme import (
-    DEVICE_SPEED,
     NeverDown,
     apparent,
     homemeter_reading,
@@ -30,6 +29,7 @@ from tests.integration.test_source_energyme import (
     lag_returns_to,
     listed,
     settled_lag,
+    start_device,
 )
 from tests.reliability.service import Homemeter, write_config
 
@@ -39,7 +39,7 @@ FIRST = 1_000_000.0  # Wh on the SDM630 when homemeter first reads it (exact in 
 def test_a_restart_credits_what_the_device_counted_meanwhile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    device = start_service(tmp_path / "device", monkeypatch, speed=DEVICE_SPEED)
+    device = start_device(tmp_path / "device", monkeypatch)
     home = homemeter_reading(device.url, tmp_path / "home", monkeypatch)
     try:
         wait_until(lambda: listed(home) and apparent(home) > 1.0, 15, what="energy counted")

@@ -30,6 +30,7 @@ from homemeter.meter.sources.meter_model import load_model
 from homemeter.store.config import ConfigStore
 from tests.integration.conftest import PASSWORD, RunningService, start_service, wait_until
 from tests.integration.sdm_standin import MeterStandIn
+from tests.integration.test_source_energyme import start_device
 
 SDM630 = load_model("sdm630")
 HOME_SPEED = 1800.0  # an hour of meter time every 2 s
@@ -103,7 +104,7 @@ def floats(client: ModbusTcpClient, name: str, count: int = 1) -> list[float]:
 def test_a_grid_meter_and_a_device_in_one_homemeter(
     grid: MeterStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    device = start_service(tmp_path / "device", monkeypatch, speed=5.0)
+    device = start_device(tmp_path / "device", monkeypatch)
     home_dir = tmp_path / "home"
     home_dir.mkdir()
     ConfigStore(home_dir).save(configuration(grid, device))

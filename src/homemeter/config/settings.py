@@ -22,6 +22,9 @@ class Settings:
     source: str = "simulator"
     seed: int = 0
     speed: float = 1.0
+    # Where the meter's clock starts (epoch s; None: now). Tests pin the simulated household's time
+    # of day with it: its load at night is a thirtieth of its load at noon.
+    clock_start: float | None = None
     channels: int = 17
     ade7953: Ade7953Wiring = field(default_factory=Ade7953Wiring)  # board for --source ade7953*
     # --source energyme|modbus (one remote meter; `--source config`: the configuration's meters)
