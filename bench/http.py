@@ -11,11 +11,14 @@ wrk at 1 and 32 connections. Scenarios:
   every poll (bench/http/handshake.lua), reported as full pairs/s;
 - routed: digest, but through Starlette's router instead of the meter-values fast path.
 
-Every repetition starts both peers fresh, warms them up and runs the scenarios back to back (the
-idle peer costs ~1 % of a core); the order rotates. Ratios are taken within a repetition, then the
-median over repetitions is reported.
+Every repetition starts both peers fresh and warms them up (the idle peer costs ~1 % of a core).
+Each connection count's time is cut into slices: in each slice every scenario runs once, back to
+back, in an order that rotates per repetition and reverses every other slice. A scenario's ratio to
+bare is taken within its slice, and the median over all slices is reported: on this VM the whole
+machine's speed changes by up to 1.7x from one second to the next (bench/modbus/README.md), so only
+runs seconds apart compare fairly.
 Everything binds to 127.0.0.1, every wrk run is bounded, and only processes started here are stopped.
-Usage: python bench/http.py [--duration 10] [--reps 3] [--conns 1,32]
+Usage: python bench/http.py [--duration 10] [--slices 5] [--reps 3] [--conns 1,32]
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Run:
     """One wrk run. `rate` is req/s (pairs/s for handshake); latencies per request, in ms."""
 
     rep: int
+    slice: int
     scenario: str
     conns: int
     rate: float
@@ -219,13 +223,14 @@ class Target:
     pid: int
 
 
-def measure(target: Target, scenario: str, conns: int, args: argparse.Namespace) -> Run:
+def measure(target: Target, scenario: str, conns: int, part: int, args: argparse.Namespace) -> Run:
+    """One slice of one scenario: wrk for `--duration / --slices` seconds (at least 1)."""
     rep, url, pid = target.rep, target.url, target.pid
     if scenario == "routed":
         url += "?via=router"
     threads = min(args.threads, conns)
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    r = wrk(url, conns, args.duration, threads, scenario)
+    r = wrk(url, conns, max(1, round(args.duration / args.slices)), threads, scenario)
     used = cpu_seconds(pid) - cpu0
     cpu = 100 * used / (time.monotonic() - t0)
     secs = r["duration_us"] / 1e6
@@ -239,6 +244,7 @@ def measure(target: Target, scenario: str, conns: int, args: argparse.Namespace)
         errors = socket_errors + r["err_status"]
     run = Run(
         rep,
+        part,
         scenario,
         conns,
         rate,
@@ -250,7 +256,7 @@ def measure(target: Target, scenario: str, conns: int, args: argparse.Namespace)
     )
     unit = "pairs/s" if scenario == "handshake" else "req/s"
     print(
-        f"rep {rep + 1} {scenario:9s} {conns:3d} conn {rate:9,.0f} {unit:7s} "
+        f"rep {rep + 1}.{part + 1} {scenario:9s} {conns:3d} conn {rate:9,.0f} {unit:7s} "
         f"p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms  errors {run.errors}  "
         f"server CPU {cpu:3.0f}% {run.cpu_us:4.0f} us",
         flush=True,
@@ -259,8 +265,9 @@ def measure(target: Target, scenario: str, conns: int, args: argparse.Namespace)
 
 
 def run_rep(rep: int, work: Path, body_file: Path, args: argparse.Namespace) -> list[Run]:
-    """Both servers fresh; each connection count runs every scenario back to back (order rotated
-    per repetition), so a burst of other load on this shared machine hits neighbours alike."""
+    """Both servers fresh; each connection count runs every scenario back to back in each slice
+    (order rotated per repetition, reversed every other slice), so the machine's state changes hit
+    the runs a ratio compares alike."""
     with ExitStack() as stack:
         targets = {}
         for peer, (argv, env, port) in (("homemeter", homemeter(work / "data")), ("bare", bare(body_file))):
@@ -272,9 +279,10 @@ def run_rep(rep: int, work: Path, body_file: Path, args: argparse.Namespace) -> 
         names = [name for name, _ in SCENARIOS]
         order = names[rep % len(names) :] + names[: rep % len(names)]
         return [
-            measure(targets["bare" if s == "bare" else "homemeter"], s, conns, args)
+            measure(targets["bare" if s == "bare" else "homemeter"], s, conns, part, args)
             for conns in args.conns
-            for s in order
+            for part in range(args.slices)
+            for s in (order if part % 2 == 0 else order[::-1])
         ]
 
 
@@ -292,12 +300,21 @@ def wrk_version() -> str:
 
 
 def report(runs: list[Run], args: argparse.Namespace, body_len: int) -> str:
-    reps = sorted({r.rep for r in runs})
-    pick = {(r.rep, r.scenario, r.conns): r for r in runs}
+    pick = {(r.rep, r.slice, r.scenario, r.conns): r for r in runs}
+
+    def ratios(scenario: str, conns: int) -> list[float]:
+        """Rate / bare rate of the same slice, for every slice of every repetition."""
+        return [
+            run.rate / bare.rate
+            for (rep, part, name, n), run in pick.items()
+            if (name, n) == (scenario, conns) and (bare := pick.get((rep, part, "bare", conns)))
+        ]
+
     lines = [
-        f"GET {PATH} ({body_len:,}-byte body), wrk -t{args.threads}, {args.duration} s per run, "
-        f"{args.reps} repetitions, medians [min-max over repetitions]; server and wrk share "
-        f"{os.cpu_count()} cores. x bare: same-repetition rate / bare rate. CPU µs: server CPU "
+        f"GET {PATH} ({body_len:,}-byte body), wrk -t{args.threads}, {args.duration} s per scenario "
+        f"in {args.slices} slices taken in turns, {args.reps} repetitions, medians [min-max over "
+        f"slices]; server and wrk share {os.cpu_count()} cores. x bare: rate / bare rate of the same "
+        "slice. CPU µs: server CPU "
         "time per request (per pair for handshake), less sensitive to other load on the machine "
         "than rates. Handshake: 401 + authorised request = one pair; its latencies are per request.",
     ]
@@ -310,26 +327,16 @@ def report(runs: list[Run], args: argparse.Namespace, body_len: int) -> str:
         for scenario, unit in SCENARIOS:
             rows = [r for r in runs if r.scenario == scenario and r.conns == conns]
             rates = [r.rate for r in rows]
-            ratios = [
-                pick[k].rate / pick[(k[0], "bare", conns)].rate
-                for k in pick
-                if k[1:] == (scenario, conns) and (k[0], "bare", conns) in pick
-            ]
+            pairs = ratios(scenario, conns)
             lines.append(
                 f"| {scenario} | {median(rates):,.0f} {unit} | {min(rates):,.0f}-{max(rates):,.0f} | "
                 f"{median([r.p50_ms for r in rows]):.2f} | {median([r.p99_ms for r in rows]):.2f} | "
                 f"{sum(r.errors for r in rows)} | {median([r.server_cpu for r in rows]):.0f}% | "
                 f"{median([r.cpu_us for r in rows]):.0f} | "
-                f"{median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] |"
+                f"{median(pairs):.2f} [{min(pairs):.2f}-{max(pairs):.2f}] |"
             )
     goal = [r for r in runs if r.conns == GOAL_CONNS]
-    ratio = median(
-        [
-            pick[(rep, "digest", GOAL_CONNS)].rate / pick[(rep, "bare", GOAL_CONNS)].rate
-            for rep in reps
-            if (rep, "digest", GOAL_CONNS) in pick
-        ]
-    )
+    ratio = median(ratios("digest", GOAL_CONNS))
     p99 = median([r.p99_ms for r in goal if r.scenario == "digest"])
     p99_hs = median([r.p99_ms for r in goal if r.scenario == "handshake"])
     errors = sum(r.errors for r in runs)
@@ -349,7 +356,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument(
+        "--duration", type=int, default=10, help="seconds per scenario and connection count (default 10)"
+    )
+    parser.add_argument(
+        "--slices", type=int, default=5, help="slices per scenario, the scenarios taking turns (default 5)"
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument(
         "--conns",
