@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=float(_env("SPEED", "1")),
         help="simulated seconds per real second, e.g. 60 to watch a day in 24 minutes (default: %(default)s)",
+    )
+    run.add_argument(
+        "--start-at",
+        type=_moment,
+        default=_moment(_env("START_AT", "")),
+        metavar="MOMENT",
+        help="the meter's clock at start, ISO 8601 (2026-06-21T12:00Z; without a zone: UTC), e.g. to "
+        "watch the simulated household's noon at night; before the energy history's newest hour, hours "
+        "are archived again once the clock passes it (default: now)",
     )
     run.add_argument(
         "--channels",
@@ -365,6 +374,19 @@ def _iso_time(value: str) -> float:
 
 def _int_or_none(value: str) -> int | None:
     return int(value) if value else None
+
+
+def _moment(value: str) -> float | None:
+    """An ISO 8601 moment as epoch seconds (a naive one is UTC); "" is None (now)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO 8601 moment such as 2026-06-21T12:00Z"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _board_options(run: argparse.ArgumentParser) -> None:
@@ -627,6 +649,7 @@ def _run(args: argparse.Namespace, ring: RingHandler) -> None:
             source=args.source,
             seed=args.seed,
             speed=args.speed,
+            clock_start=args.start_at,
             channels=args.channels,
             ade7953=_wiring(args),
             source_url=args.source_url,

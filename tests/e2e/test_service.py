@@ -48,6 +48,25 @@ def test_serves_meter_values_behind_digest_auth(service_factory: type[Service], 
     assert svc.stop()[0] == 0
 
 
+def test_start_at_sets_the_meter_clock_and_the_households_time_of_day(
+    service_factory: type[Service], tmp_path: Path
+) -> None:
+    noon = 1_782_043_200.0  # 2026-06-21T12:00Z: the simulated house draws kilowatts, whenever this runs
+    svc = service_factory(tmp_path / "data", extra=("--start-at", "2026-06-21T12:00Z")).start()
+
+    def meter_time() -> float | None:
+        for line in svc.get("/metrics").text.splitlines():
+            if line.startswith("homemeter_meter_last_snapshot_timestamp_seconds "):
+                return float(line.split()[1])
+        return None
+
+    assert noon <= wait_until(meter_time, what="the meter clock") < noon + 60
+    values = wait_until(lambda: svc.get("/api/v1/ade7953/meter-values").json(), what="readings")
+    # Noon's load, not the night's 160 W (the grid channel may read little: the PV covers it).
+    assert sum(v["data"]["apparentPower"] for v in values) > 1000
+    assert svc.stop()[0] == 0
+
+
 def test_kill_9_keeps_energy_totals(service_factory: type[Service], tmp_path: Path) -> None:
     data = tmp_path / "data"
     fast_saving_config(data)

@@ -35,3 +35,22 @@ def test_every_command_help_lists_the_global_options(capsys: pytest.CaptureFixtu
             parser.parse_args([name, "--help"])
         out = capsys.readouterr().out
         assert "--data-dir" in out and "--log-level" in out and len(out.splitlines()) > 5, name
+
+
+@pytest.mark.parametrize(
+    ("value", "epoch"),
+    [
+        ("2026-06-21T12:00Z", 1_782_043_200.0),
+        ("2026-06-21T12:00", 1_782_043_200.0),  # no zone: UTC
+        ("2026-06-21T14:00+02:00", 1_782_043_200.0),
+    ],
+)
+def test_start_at_sets_the_meter_clock(value: str, epoch: float) -> None:
+    assert build_parser().parse_args(["run", "--start-at", value]).start_at == epoch
+    assert build_parser().parse_args(["run"]).start_at is None  # now
+
+
+def test_start_at_refuses_what_is_not_a_moment(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--start-at", "noon"])
+    assert "'noon' is not an ISO 8601 moment such as 2026-06-21T12:00Z" in capsys.readouterr().err

@@ -22,8 +22,8 @@ class Settings:
     source: str = "simulator"
     seed: int = 0
     speed: float = 1.0
-    # Where the meter's clock starts (epoch s; None: now). Tests pin the simulated household's time
-    # of day with it: its load at night is a thirtieth of its load at noon.
+    # Where the meter's clock starts (epoch s; None: now), `--start-at`: the simulated household's
+    # load follows the time of day (at night a thirtieth of noon's), so demos and tests pin it.
     clock_start: float | None = None
     channels: int = 17
     ade7953: Ade7953Wiring = field(default_factory=Ade7953Wiring)  # board for --source ade7953*
