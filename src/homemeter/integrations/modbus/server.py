@@ -249,7 +249,7 @@ class _Connection(asyncio.Protocol):
         if not self._buf and len(data) == REQUEST_SIZE and server._latest() is server._snapshot:
             # A poller repeats the same few requests: when this exact one (but for its transaction
             # id) was answered from the current snapshot, send that answer again. This skips the
-            # parsing below and halves the Python time per request (1.5 -> 0.6 us, see bench/modbus).
+            # parsing below: 0.6 instead of 1.5 us of Python per request (bench/modbus/README.md).
             tail = server._replies.get(data[2:])
             if tail is not None:
                 server.requests += 1
