@@ -123,7 +123,7 @@ def forget_file_days(conn: sqlite3.Connection) -> None:
     """Make every day's file piece again (history rows were written around `write` and `add`)."""
     conn.execute("DELETE FROM history_file_day")
     conn.execute(f"INSERT OR IGNORE INTO history_file_dirty SELECT DISTINCT hour / {DAY} FROM history_hour")
-    _files_changed(conn)
+    _count(conn, _FILES)
 
 
 def _touch(conn: sqlite3.Connection, hours: Iterable[float]) -> None:
@@ -133,24 +133,27 @@ def _touch(conn: sqlite3.Connection, hours: Iterable[float]) -> None:
     marked = conn.executemany("INSERT OR IGNORE INTO history_file_dirty (day) VALUES (?)", days).rowcount
     # Another hour of a day already marked (today's, every hour) changes no compressed file.
     if dropped > 0 or marked > 0:
-        _files_changed(conn)
+        _count(conn, _FILES)
 
 
-def _files_changed(conn: sqlite3.Connection) -> None:
-    """Count a change of the compressed files' days (history_meta 'files'): the files kept in memory
-    are checked again; unchanged, they are served without one more query."""
+# history_meta counters the device's files kept in memory are checked against (`file_state`):
+# unchanged, a file is served without one more query.
+_WRITES = "rev"  # writes of hour rows: today's plain file
+_FILES = "files"  # changes to the days of the compressed files
+
+
+def _count(conn: sqlite3.Connection, key: str) -> None:
+    """One more change of the history_meta counter `key`."""
     conn.execute(
-        "INSERT INTO history_meta (key, value) VALUES ('files', 1) "
-        "ON CONFLICT (key) DO UPDATE SET value = value + 1"
+        "INSERT INTO history_meta (key, value) VALUES (?, 1) "
+        "ON CONFLICT (key) DO UPDATE SET value = value + 1",
+        (key,),
     )
 
 
-def _count_write(conn: sqlite3.Connection) -> None:
-    """Count a write of hour rows (history_meta 'rev'): the plain files kept in memory check it."""
-    conn.execute(
-        "INSERT INTO history_meta (key, value) VALUES ('rev', 1) "
-        "ON CONFLICT (key) DO UPDATE SET value = value + 1"
-    )
+def _counter(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM history_meta WHERE key = ?", (key,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def write(
@@ -166,7 +169,7 @@ def write(
     try:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            _count_write(conn)
+            _count(conn, _WRITES)
             conn.executemany(_INSERT_HOUR, rows)
             _touch(conn, (r[0] for r in rows))
             conn.executemany(_INSERT_EVENT, [_event_params(e) for e in events])
@@ -185,7 +188,7 @@ def add(conn: sqlite3.Connection, rows: Sequence[HourRow], events: Sequence[Even
     try:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            _count_write(conn)
+            _count(conn, _WRITES)
             cur = conn.executemany(_ADD_HOUR, rows)
             added = cur.rowcount
             _touch(conn, (r[0] for r in rows))
@@ -253,7 +256,7 @@ def drop_future_provisional(conn: sqlite3.Connection, now: float) -> int:
             (now, int(RowStatus.PROVISIONAL)),
         ).fetchall()
         if hours:
-            _count_write(conn)
+            _count(conn, _WRITES)
             _touch(conn, (h for (h,) in hours))
     return len(hours)
 
@@ -269,8 +272,8 @@ def prune(conn: sqlite3.Connection, before: int) -> int:
                 conn.execute("DELETE FROM history_file_day WHERE day < ?", (before // DAY,))
                 conn.execute("DELETE FROM history_file_dirty WHERE day < ?", (before // DAY,))
                 _touch(conn, [before])  # the day `before` falls in lost its earlier hours
-                _files_changed(conn)
-                _count_write(conn)
+                _count(conn, _FILES)
+                _count(conn, _WRITES)
     except sqlite3.Error as err:
         raise StoreError(f"cannot prune the energy history: {err}") from err
     return cur.rowcount
@@ -288,8 +291,8 @@ def clear(conn: sqlite3.Connection) -> None:
             "history_file_dirty",
         ):
             conn.execute(f"DELETE FROM {table}")  # fixed names, not input
-        _count_write(conn)
-        _files_changed(conn)
+        _count(conn, _WRITES)
+        _count(conn, _FILES)
 
 
 def events_between(conn: sqlite3.Connection, start: float, end: float) -> list[Event]:
@@ -348,23 +351,16 @@ _FILE_ROWS = (
 )
 
 
-def revision(conn: sqlite3.Connection) -> int:
-    """The archive's write counter: unchanged means no row changed."""
-    row = conn.execute("SELECT value FROM history_meta WHERE key = 'rev'").fetchone()
-    return int(row[0]) if row else 0
-
-
 class FileState(NamedTuple):
     """What the device's files kept in memory are checked against."""
 
-    rev: int  # `revision`: any row written (today's plain file)
-    files: int  # any change to the days of the compressed files
+    rev: int  # hour rows written (today's plain file)
+    files: int  # changes to the days of the compressed files
     first_hour: int | None
 
 
 def file_state(conn: sqlite3.Connection) -> FileState:
-    row = conn.execute("SELECT value FROM history_meta WHERE key = 'files'").fetchone()
-    return FileState(revision(conn), int(row[0]) if row else 0, first_hour(conn))
+    return FileState(_counter(conn, _WRITES), _counter(conn, _FILES), first_hour(conn))
 
 
 class FileDay(NamedTuple):
