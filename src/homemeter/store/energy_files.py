@@ -39,6 +39,13 @@ BUILD_BATCH = 31  # day pieces made per database call when catching up (~30 ms o
 _NAME = re.compile(r"daily/\d{4}-\d{2}-\d{2}\.csv|monthly/\d{4}-\d{2}\.csv\.gz|yearly/\d{4}\.csv\.gz")
 
 
+async def make_file_days(db: Database, end_day: int) -> None:
+    """Make the file pieces of every changed day before `end_day`, `BUILD_BATCH` days per database
+    call, so the writer thread stays free for the totals' saves in between."""
+    while await db.call(archive.build_file_days, 0, end_day, BUILD_BATCH):
+        pass
+
+
 class Period(NamedTuple):
     start: int  # epoch s, inclusive
     end: int  # exclusive
@@ -123,9 +130,7 @@ class EnergyFiles:
         """Make the pieces of changed closed days and every file now (at start, after a day closed or
         an import), so no request waits for them."""
         try:
-            today = int(self._now() // DAY)
-            while await self._db.call(archive.build_file_days, 0, today, BUILD_BATCH):
-                pass
+            await make_file_days(self._db, int(self._now() // DAY))
             state, names = await self._state()
             for name, period in names.items():
                 await self._file(name, period, state)

@@ -31,6 +31,7 @@ from homemeter.meter.reading import POWER_LIMIT
 from homemeter.store import archive
 from homemeter.store.archive import HOUR, Event, HourRow, RowStatus
 from homemeter.store.device_history import FOLDERS, ChannelRows, DeviceHistory, FolderCount
+from homemeter.store.energy_files import make_file_days
 
 TOLERANCE = 1.0  # Wh: the device prints whole Wh, so counters this close are the same reading
 SET_MARGIN = 1.0  # Wh on top of the power limit, as the live archive
@@ -329,8 +330,7 @@ async def import_history(
         planner.report.rows_added += written[0]
         if written[1]:
             channel_done()
-    # The device-file pieces of the closed days that got rows, a month of days per call so the
-    # writer thread stays free for the totals: the first read of a file after the import finds them.
-    while await db.call(archive.build_file_days, 0, window.end // archive.DAY, 31):
-        pass
+    # The device-file pieces of the closed days that got rows: the first read of a file after the
+    # import finds them.
+    await make_file_days(db, window.end // archive.DAY)
     return planner.report
