@@ -21,8 +21,9 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -142,33 +143,33 @@ class EnergyStore:
         transaction; None leaves them alone (a source without remote counters).
         """
         with self._lock:
-            conn = self._require()
             now = time.time()
-            try:
-                with conn:
-                    conn.execute("BEGIN IMMEDIATE")
-                    rows = [(ch, *t.as_tuple(), now) for ch, t in sorted(totals.items())]
-                    conn.executemany(_UPSERT, rows)
-                    if baselines is not None:
-                        conn.execute("DELETE FROM counter_baselines")
-                        conn.executemany(_BASELINE_INSERT, map(_baseline_row, baselines))
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot save energy totals to {self.path}: {err}") from err
+            with self._transaction(f"cannot save energy totals to {self.path}") as conn:
+                rows = [(ch, *t.as_tuple(), now) for ch, t in sorted(totals.items())]
+                conn.executemany(_UPSERT, rows)
+                if baselines is not None:
+                    conn.execute("DELETE FROM counter_baselines")
+                    conn.executemany(_BASELINE_INSERT, map(_baseline_row, baselines))
             self._saves += 1
             if self._saves % BACKUP_EVERY == 0:
                 self._write_backup()
 
     def forget_baselines(self, channels: Iterable[int]) -> None:
         """Totals set from elsewhere (an import) no longer include these channels' remote counters."""
+        with self._transaction(f"cannot update {self.path}") as conn:
+            conn.executemany("DELETE FROM counter_baselines WHERE channel = ?", [(c,) for c in channels])
+
+    @contextmanager
+    def _transaction(self, failure: str) -> Iterator[sqlite3.Connection]:
+        """One committed write transaction under the lock; `StoreError(failure: why)` if SQLite fails."""
         with self._lock:
             conn = self._require()
             try:
                 with conn:
                     conn.execute("BEGIN IMMEDIATE")
-                    rows = [(c,) for c in channels]
-                    conn.executemany("DELETE FROM counter_baselines WHERE channel = ?", rows)
+                    yield conn
             except sqlite3.Error as err:
-                raise StoreError(f"cannot update {self.path}: {err}") from err
+                raise StoreError(f"{failure}: {err}") from err
 
     def _write_backup(self) -> None:
         """Copy the live database to `.bak` atomically, only if it passes a quick check."""
