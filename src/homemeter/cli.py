@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--start-at",
         type=_moment,
-        default=_moment(_env("START_AT", "")),
+        default=_env("START_AT", ""),  # a string: argparse converts it, and reports a bad one
         metavar="MOMENT",
         help="the meter's clock at start, ISO 8601 (2026-06-21T12:00Z; without a zone: UTC), e.g. to "
         "watch the simulated household's noon at night; before the energy history's newest hour, hours "

@@ -54,3 +54,14 @@ def test_start_at_refuses_what_is_not_a_moment(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--start-at", "noon"])
     assert "'noon' is not an ISO 8601 moment such as 2026-06-21T12:00Z" in capsys.readouterr().err
+
+
+def test_start_at_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOMEMETER_START_AT", "2026-06-21T12:00Z")
+    assert build_parser().parse_args(["run"]).start_at == 1_782_043_200.0
+    monkeypatch.setenv("HOMEMETER_START_AT", "noon")  # refused like the option, not a traceback
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run"])
+    assert "argument --start-at: 'noon' is not an ISO 8601 moment" in capsys.readouterr().err
